@@ -1,0 +1,58 @@
+"""What flows through the pipeline, and the one place where numpy uint8 frames become torch floats.
+
+Conventions: numpy frames are uint8 RGB (N, H, W, 3); numpy masks are bool (N, H, W), True = missing.
+Tensors are float32 in [0, 1], frames NCHW, masks N1HW with 1 = missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@dataclass
+class FrameBatch:
+    """A run of consecutive frames with their timing, masks and whatever stages attach."""
+
+    indices: list[int]
+    pts: list[int | None]
+    time_base: Fraction
+    frames: np.ndarray  # (N, H, W, 3) uint8 RGB
+    masks: np.ndarray | None = None  # (N, H, W) bool, True = missing
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def ensure_masks(self) -> np.ndarray:
+        """Masks of this batch, created empty when no mask stage set them."""
+        if self.masks is None:
+            n, h, w, _ = self.frames.shape
+            self.masks = np.zeros((n, h, w), dtype=bool)
+        return self.masks
+
+
+def frames_to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float32 NCHW in [0, 1] on ``device``."""
+    t = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+    return t.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def tensor_to_frames(tensor: torch.Tensor) -> np.ndarray:
+    """float NCHW in [0, 1] -> uint8 (N, H, W, 3), rounded, on the CPU."""
+    t = tensor.detach().float().clamp(0.0, 1.0).mul(255.0).round_().to(torch.uint8)
+    return t.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def masks_to_tensor(masks: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """bool (N, H, W) -> float32 N1HW, 1 = missing."""
+    return torch.from_numpy(np.ascontiguousarray(masks)).to(device).unsqueeze(1).float()
+
+
+def composite(frames: np.ndarray, fill: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """``frames * (1 - mask) + fill * mask`` on uint8: pixels outside the mask are never touched."""
+    return np.where(masks[..., None], fill, frames)

@@ -1,0 +1,1 @@
+"""Hole-filling backends behind one interface (see base.Inpainter)."""

@@ -1,0 +1,1 @@
+"""Default model weights shipped as package data (installed as ``vidrestore.weights``)."""
