@@ -278,7 +278,10 @@ def _blotch_masks(shape: tuple[int, int, int], rng: np.random.Generator) -> np.n
             if near.any():
                 continue
             patch = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
-            axes = (max(1, int(size / 2 * rng.uniform(0.5, 1.0))), max(1, int(size / 2 * rng.uniform(0.5, 1.0))))
+            axes = (
+                max(1, int(size / 2 * rng.uniform(0.5, 1.0))),
+                max(1, int(size / 2 * rng.uniform(0.5, 1.0))),
+            )
             centre = (cx - x0, cy - y0)
             cv2.ellipse(patch, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
             # a second lobe makes it irregular, like a real blotch
@@ -366,7 +369,9 @@ def _blotch_appearance(masks: np.ndarray, rng: np.random.Generator) -> tuple[np.
     return alpha, target
 
 
-def _render_logo(frames: np.ndarray, masks: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _render_logo(
+    frames: np.ndarray, masks: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """A semi-transparent emblem (a plate with text-like strokes) inside the mask's bounding box."""
     t, h, w, _ = frames.shape
     region = masks.any(axis=0)
@@ -411,7 +416,7 @@ def logo_emblem(height: int, width: int, rng: np.random.Generator) -> np.ndarray
     thickness = max(1, hh // 12)
     (tw, th), _ = cv2.getTextSize(text, font, 1.0, thickness)
     fs = min(0.7 * ww / max(tw, 1), 0.55 * hh / max(th, 1))
-    thickness = max(1, int(thickness * fs ** 0.5))
+    thickness = max(1, int(thickness * fs**0.5))
     (tw, th), _ = cv2.getTextSize(text, font, fs, thickness)
     cv2.putText(letters, text, ((ww - tw) // 2, (hh + th) // 2), font, fs, 255, thickness, cv2.LINE_AA)
     base = rng.uniform(0.3, 0.7)
@@ -424,7 +429,7 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     """[start, stop) of each run of True in a 1-D bool array."""
     padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def _smooth_noise(n: int, rng: np.random.Generator, knots: int) -> np.ndarray:
