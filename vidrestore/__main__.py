@@ -1,0 +1,3 @@
+from vidrestore.cli import main
+
+main()

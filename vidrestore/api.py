@@ -1,0 +1,150 @@
+"""The Python API behind `vidrestore fix`: ``restore(input, output, mask=...)``."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from vidrestore.config import FixConfig
+from vidrestore.errors import InputError, OutputError
+from vidrestore.inpaint.registry import InpaintOptions, create_inpainter
+from vidrestore.io.atomic import check_output
+from vidrestore.io.decode import open_source
+from vidrestore.io.encode import EncodeOptions, FolderSink, FrameSink, VideoSink
+from vidrestore.io.masks import MaskOptions, MaskReader
+from vidrestore.io.paths import is_video_path
+from vidrestore.pipeline import AttachMasks, InpaintHoles, Stage, run_pipeline
+
+
+@dataclass
+class RestoreSummary:
+    """What a `fix` run did, for the CLI's last line and for callers."""
+
+    input: str
+    output: str
+    method: str
+    frames: int
+    masked_frames: int
+    masked_fraction: float  # share of all pixels that were filled
+    seconds: float
+    fps: float
+    bad_packets: int = 0
+    detected: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        text = (f"{self.frames} frames ({self.masked_frames} with holes, {100 * self.masked_fraction:.2f}% of pixels "
+                f"filled by {self.method}) in {self.seconds:.1f}s, {self.fps:.1f} fps -> {self.output}")
+        if self.bad_packets:
+            text += f"; {self.bad_packets} corrupt packet(s) in the input were skipped"
+        return text
+
+
+def restore(
+    input: str | Path,
+    output: str | Path,
+    mask: str | Path | None = None,
+    *,
+    detect: tuple[str, ...] | list[str] | str = (),
+    method: str = "auto",
+    weights: str | None = None,
+    device: str = "auto",
+    batch_size: int | None = None,
+    precision: str = "fp32",
+    dilate: int = 3,
+    mask_threshold: int = 128,
+    mask_resize: bool = False,
+    codec: str = "libx264",
+    crf: int = 18,
+    preset: str = "medium",
+    lossless: bool = False,
+    pix_fmt: str | None = None,
+    fps: float | None = None,
+    overwrite: bool = False,
+    strict: bool = False,
+    progress: bool = False,
+) -> RestoreSummary:
+    """Repair ``input`` (video or frame folder) into ``output``; only pixels inside the masks change."""
+    if isinstance(detect, str):
+        detect = tuple(k for k in detect.split(",") if k)
+    config = FixConfig(
+        input=Path(input), output=Path(output), mask=Path(mask) if mask is not None else None,
+        detect=tuple(detect),
+        masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
+        inpaint=InpaintOptions(method=method, weights=weights, device=device, batch_size=batch_size,
+                               precision=precision),
+        encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps),
+        overwrite=overwrite, strict=strict, progress=progress,
+    )
+    return run_fix(config)
+
+
+def resolve_method(options: InpaintOptions) -> InpaintOptions:
+    """``auto`` means the GAN when default weights are installed (or given), else OpenCV Telea."""
+    if options.method != "auto":
+        return options
+    if options.weights is not None:
+        return dataclasses.replace(options, method="gan")
+    try:
+        from vidrestore.models.weights import default_weights_available
+    except ImportError:
+        return dataclasses.replace(options, method="telea")
+    return dataclasses.replace(options, method="gan" if default_weights_available() else "telea")
+
+
+def run_fix(config: FixConfig) -> RestoreSummary:
+    """Run a validated `fix` job end to end."""
+    config.validate()
+    if not config.input.exists():
+        raise InputError(f"input not found: {config.input}")
+    check_output(config.output, [config.input, config.mask], config.overwrite)
+    inpaint_options = resolve_method(config.inpaint)
+    source = open_source(config.input, fps=config.encode.fps, strict=config.strict)
+    try:
+        info = source.info
+        stages: list[Stage] = []
+        if config.mask is not None:
+            reader = MaskReader(config.mask, info.width, info.height, info.frame_count, config.masks)
+            stages.append(AttachMasks(reader.masks()))
+        detector = None
+        if config.detect:
+            from vidrestore.detect.stage import DamageDetector, DetectOptions
+
+            detector = DamageDetector(DetectOptions(kinds=config.detect, **{
+                f"{k}_sensitivity": v for k, v in config.detect_sensitivity.items()}))
+            stages.append(detector)
+        inpaint = InpaintHoles(create_inpainter(inpaint_options))
+        stages.append(inpaint)
+        sink = make_sink(config.output, info, config.encode)
+    except BaseException:
+        source.close()
+        raise
+    bar = tqdm(total=info.frame_count, unit="frame", desc="fix", dynamic_ncols=True,
+               disable=not (config.progress and sys.stderr.isatty()))
+    start = time.perf_counter()
+    with bar:
+        result = run_pipeline(source, stages, sink, batch_size=config.batch_frames,
+                              on_batch=lambda b: bar.update(len(b)))
+    seconds = time.perf_counter() - start
+    stats = inpaint.stats
+    return RestoreSummary(
+        input=str(config.input), output=str(config.output), method=inpaint_options.method,
+        frames=result.frames_written, masked_frames=stats.masked_frames,
+        masked_fraction=stats.masked_pixels / max(stats.total_pixels, 1), seconds=seconds,
+        fps=result.frames_written / max(seconds, 1e-9), bad_packets=source.bad_packets,
+        detected=detector.summary() if detector is not None else {}, warnings=result.warnings,
+    )
+
+
+def make_sink(output: Path, info, options: EncodeOptions) -> FrameSink:  # noqa: ANN001 - VideoInfo
+    """A video encoder when ``output`` has a video extension, else a frame folder."""
+    if output.exists() and output.is_dir() or not is_video_path(output):
+        if output.exists() and not output.is_dir():
+            raise OutputError(f"{output} is a file but has no video extension; use e.g. .mp4 or a folder")
+        return FolderSink(output, info)
+    return VideoSink(output, info, options)

@@ -1,0 +1,144 @@
+"""`vidrestore` command line: a thin typer layer that parses options and calls the Python API."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Optional, TypeVar
+
+import typer
+
+from vidrestore import __version__
+from vidrestore.errors import VidrestoreError
+
+app = typer.Typer(
+    name="vidrestore", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Repair damaged video: fill masked or detected damage so that nobody notices.",
+)
+T = TypeVar("T")
+
+
+def guarded(debug: bool, action: Callable[[], T]) -> T:
+    """Run ``action``; user errors become one line on stderr and a non-zero exit (tracebacks only with --debug)."""
+    try:
+        return action()
+    except VidrestoreError as exc:
+        if debug:
+            raise
+        typer.echo(f"vidrestore: error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("vidrestore: interrupted; no output was written", err=True)
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # noqa: BLE001 - last line of defence for the user
+        if debug:
+            raise
+        typer.echo(f"vidrestore: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+        raise typer.Exit(1) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vidrestore {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Repair damaged video."""
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  vidrestore fix clip.mp4 --mask logo.png -o clean.mp4\n\n"
+        "  vidrestore fix clip.mp4 --mask masks/ -o frames_out/ --method telea\n\n"
+        "  vidrestore fix scan/ --mask masks/ --fps 24 -o restored.mkv --lossless\n\n"
+        "  vidrestore fix film.mp4 --detect scratch,blotch -o restored.mp4"
+    )
+)
+def fix(
+    input: Path = typer.Argument(..., help="Damaged video file, or a folder of frame images (PNG/JPEG/TIFF/BMP)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output video (.mp4/.mkv/.mov/...) or a folder for frame images."),
+    mask: Optional[Path] = typer.Option(None, "--mask", "-m", help="Mask folder (one image per frame), one image for every frame (logo), or a mask video. White = damaged."),
+    detect: Optional[str] = typer.Option(None, "--detect", help="Find damage automatically: comma list of scratch,blotch,logo (united with --mask)."),
+    method: str = typer.Option("auto", "--method", help="Hole filling: auto (gan when weights are installed, else telea), gan, telea, ns."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="GAN weights: a name in the installed weights/ or a .safetensors path."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps (GAN only)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="GAN crops per batch (default: from free memory)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, fp16 or bf16 (half precision on CUDA only)."),
+    dilate: int = typer.Option(3, "--dilate", help="Grow masks by N pixels (masks are usually drawn tight)."),
+    mask_threshold: int = typer.Option(128, "--mask-threshold", help="Mask pixels >= this grey level are damaged."),
+    mask_resize: bool = typer.Option(False, "--mask-resize", help="Resize masks of another size (nearest neighbour) instead of failing."),
+    codec: str = typer.Option("libx264", "--codec", help="Video encoder (libx264, libx265, libvpx-vp9, ffv1, ...)."),
+    crf: int = typer.Option(18, "--crf", help="Constant rate factor for x264/x265/vp9 (lower = better)."),
+    preset: str = typer.Option("medium", "--preset", help="x264/x265 speed preset (ultrafast ... veryslow)."),
+    lossless: bool = typer.Option(False, "--lossless", help="Lossless video: FFV1 in .mkv, x264 RGB qp 0 otherwise."),
+    pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format (default yuv420p, yuv444p for odd sizes)."),
+    fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate when the input is a frame folder (default 25)."),
+    batch_frames: int = typer.Option(8, "--batch-frames", help="Frames per pipeline batch."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first corrupt packet instead of skipping it."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
+) -> None:
+    """Repair INPUT into OUTPUT, changing only the pixels inside the masks.
+
+    The output keeps the input's frame count, size, frame rate, timestamps, rotation, colour tags,
+    audio and subtitles. It is written to a hidden temp file and renamed when complete.
+    """
+    from vidrestore.api import run_fix
+    from vidrestore.config import FixConfig
+    from vidrestore.config import EncodeOptions, InpaintOptions, MaskOptions
+
+    config = FixConfig(
+        input=input, output=output, mask=mask,
+        detect=tuple(k.strip() for k in detect.split(",") if k.strip()) if detect else (),
+        masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
+        inpaint=InpaintOptions(method=method, weights=weights, device=device, batch_size=batch_size, precision=precision),
+        encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps),
+        overwrite=overwrite, batch_frames=batch_frames, strict=strict, progress=not quiet,
+    )
+    summary = guarded(debug, lambda: run_fix(config))
+    if not quiet:
+        for warning in summary.warnings:
+            typer.echo(f"vidrestore: warning: {warning}", err=True)
+        typer.echo(summary.line())
+
+
+@app.command("eval")
+def evaluate_command(
+    clean: Path = typer.Argument(..., help="A clean (undamaged) video or frame folder."),
+    methods: str = typer.Option("telea,ns", "--methods", help="Comma list of methods to compare (gan, telea, ns)."),
+    kinds: str = typer.Option("logo,blob,scratch,blotch", "--kinds", help="Comma list of synthetic damage kinds."),
+    frames: int = typer.Option(48, "--frames", help="Evaluate on the first N frames."),
+    start: int = typer.Option(0, "--start", help="Skip the first N frames (e.g. to use a held-out tail)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic damage."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="GAN weights (name or path)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
+) -> None:
+    """Paint synthetic damage on a clean clip, repair it, and print hole PSNR, full PSNR, SSIM and flicker."""
+    from vidrestore.evaluate import EvalOptions, evaluate, format_table
+
+    options = EvalOptions(
+        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+        kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
+        frames=frames, start=start, seed=seed, weights=weights,
+    )
+    rows = guarded(debug, lambda: evaluate(clean, options, json_out=json_out))
+    typer.echo(format_table(rows))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="vidrestore")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Options of the `fix` job, validated once; the CLI fills this in and the API runs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidrestore.errors import OptionError
+from vidrestore.inpaint.registry import METHODS, InpaintOptions
+from vidrestore.io.encode import EncodeOptions
+from vidrestore.io.masks import MaskOptions
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class FixConfig:
+    input: Path
+    output: Path
+    mask: Path | None = None
+    detect: tuple[str, ...] = ()
+    masks: MaskOptions = field(default_factory=MaskOptions)
+    inpaint: InpaintOptions = field(default_factory=InpaintOptions)
+    encode: EncodeOptions = field(default_factory=EncodeOptions)
+    detect_sensitivity: dict[str, float] = field(default_factory=dict)
+    overwrite: bool = False
+    batch_frames: int = 8
+    strict: bool = False
+    progress: bool = True
+
+    def validate(self) -> FixConfig:
+        if self.mask is None and not self.detect:
+            raise OptionError("nothing to repair: give --mask PATH and/or --detect KINDS")
+        if self.inpaint.method not in (*METHODS, "auto"):
+            raise OptionError(f"unknown --method {self.inpaint.method!r}; choose one of auto, {', '.join(METHODS)}")
+        if self.inpaint.precision not in PRECISIONS:
+            raise OptionError(f"unknown --precision {self.inpaint.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if not 0 <= self.masks.threshold <= 255:
+            raise OptionError("--mask-threshold must be between 0 and 255")
+        if self.masks.dilate < 0:
+            raise OptionError("--dilate must be 0 or more")
+        if not 0 <= self.encode.crf <= 63:
+            raise OptionError("--crf must be between 0 and 63")
+        if self.batch_frames < 1:
+            raise OptionError("--batch-frames must be at least 1")
+        if self.encode.fps is not None and self.encode.fps <= 0:
+            raise OptionError("--fps must be positive")
+        return self

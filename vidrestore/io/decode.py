@@ -1,0 +1,217 @@
+"""Streaming frame sources: video files through PyAV, and folders of frame images.
+
+Both yield ``DecodedFrame`` one at a time so memory does not grow with the length of the video.
+Corrupt packets in the middle of a stream are skipped and counted (FFmpeg conceals what it can);
+a file that yields no frame at all is an error. With ``strict=True`` any decode error is fatal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+import av
+import cv2
+import numpy as np
+
+from vidrestore.errors import InputError
+from vidrestore.io.colour import ColourInfo, frame_to_rgb
+from vidrestore.io.paths import list_images
+
+
+class DecodedFrame(NamedTuple):
+    index: int
+    pts: int | None
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the rest of the pipeline needs to know about an input before decoding it."""
+
+    path: Path
+    kind: str  # "video" or "folder"
+    width: int
+    height: int
+    frame_count: int  # from the container (or a packet count) for video; exact for folders
+    fps: Fraction
+    time_base: Fraction
+    rotation: int = 0
+    colour: ColourInfo = field(default_factory=ColourInfo)
+    pix_fmt: str = "rgb24"
+    codec: str = ""
+    has_audio: bool = False
+    frame_names: tuple[str, ...] = ()
+    start_pts: int | None = None
+
+
+class FrameSource(Protocol):
+    info: VideoInfo
+    bad_packets: int
+
+    def frames(self) -> Iterator[DecodedFrame]: ...
+
+    def close(self) -> None: ...
+
+
+def open_source(path: str | Path, fps: float | None = None, strict: bool = False) -> FrameSource:
+    """Open a video file or a frame folder; raises InputError with a one-line reason if it cannot."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input not found: {path}")
+    if path.is_dir():
+        return FolderSource(path, fps=fps)
+    return VideoFileSource(path, strict=strict)
+
+
+class VideoFileSource:
+    """Decodes the first video stream of a file with PyAV, frame by frame, in presentation order."""
+
+    def __init__(self, path: Path, strict: bool = False) -> None:
+        self.path = path
+        self.strict = strict
+        self.bad_packets = 0
+        self.container = _open_container(path)
+        if not self.container.streams.video:
+            self.container.close()
+            raise InputError(f"{path} has no video stream")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        self.info = self._probe()
+
+    def _probe(self) -> VideoInfo:
+        s = self.stream
+        ctx = s.codec_context
+        if not ctx.width or not ctx.height:
+            raise InputError(f"{self.path}: video stream has no frame size (corrupt header?)")
+        fps = s.average_rate or s.guessed_rate or s.base_rate or Fraction(25)
+        colour, rotation, start_pts = self._peek_first_frame()
+        return VideoInfo(
+            path=self.path, kind="video", width=ctx.width, height=ctx.height,
+            frame_count=s.frames or _count_packets(self.path), fps=Fraction(fps),
+            time_base=Fraction(s.time_base) if s.time_base else Fraction(1, 90000),
+            rotation=rotation, colour=colour, pix_fmt=ctx.format.name if ctx.format else "yuv420p",
+            codec=ctx.name, has_audio=bool(self.container.streams.audio), start_pts=start_pts,
+        )
+
+    def _peek_first_frame(self) -> tuple[ColourInfo, int, int | None]:
+        """Decode one frame in a separate container to learn colour tags and rotation."""
+        with _open_container(self.path) as probe:
+            stream = probe.streams.video[0]
+            try:
+                for packet in probe.demux(stream):
+                    for frame in packet.decode():
+                        return ColourInfo.from_frame(frame), int(frame.rotation or 0), frame.pts
+            except av.FFmpegError as exc:
+                raise InputError(f"{self.path}: cannot decode video ({exc.strerror or exc})") from None
+        raise InputError(f"{self.path}: the video stream has no decodable frames")
+
+    def frames(self) -> Iterator[DecodedFrame]:
+        index = 0
+        last_pts: int | None = None
+        step = _pts_step(self.info)
+        demux = self.container.demux(self.stream)
+        while True:
+            try:
+                packet = next(demux)
+            except StopIteration:
+                break
+            except av.FFmpegError as exc:  # broken container structure: stop here
+                if self.strict:
+                    raise InputError(f"{self.path}: demux error after {index} frames ({exc})") from None
+                self.bad_packets += 1
+                break
+            for frame in self._decode_packet(packet, index):
+                pts = frame.pts if frame.pts is not None else (None if last_pts is None else last_pts + step)
+                if pts is None and index == 0:
+                    pts = 0
+                yield DecodedFrame(index, pts, frame_to_rgb(frame, self.info.colour))
+                last_pts = pts
+                index += 1
+        if index == 0:
+            raise InputError(f"{self.path}: no frame could be decoded (corrupt or truncated file)")
+
+    def _decode_packet(self, packet: av.Packet, index: int) -> list[av.VideoFrame]:
+        try:
+            return packet.decode()
+        except av.FFmpegError as exc:
+            if self.strict:
+                raise InputError(f"{self.path}: corrupt data near frame {index} ({exc})") from None
+            self.bad_packets += 1
+            return []
+
+    def close(self) -> None:
+        self.container.close()
+
+
+class FolderSource:
+    """A folder of frame images in natural order; every image must have the same size."""
+
+    def __init__(self, path: Path, fps: float | None = None) -> None:
+        self.path = path
+        self.bad_packets = 0
+        self.files = list_images(path)
+        if not self.files:
+            raise InputError(f"{path} contains no frame images (png, jpg, tif, bmp, webp)")
+        first = read_image(self.files[0])
+        rate = Fraction(fps).limit_denominator(1001) if fps else Fraction(25)
+        self.info = VideoInfo(
+            path=path, kind="folder", width=first.shape[1], height=first.shape[0],
+            frame_count=len(self.files), fps=rate, time_base=1 / rate, pix_fmt="rgb24",
+            frame_names=tuple(f.name for f in self.files), start_pts=0,
+        )
+
+    def frames(self) -> Iterator[DecodedFrame]:
+        for index, file in enumerate(self.files):
+            image = read_image(file)
+            if image.shape[:2] != (self.info.height, self.info.width):
+                raise InputError(
+                    f"{file.name} is {image.shape[1]}x{image.shape[0]} but the first frame is "
+                    f"{self.info.width}x{self.info.height}; all frames must have one size"
+                )
+            yield DecodedFrame(index, index, image)
+
+    def close(self) -> None:
+        pass
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Any 8/16-bit, grey/RGB/RGBA image file -> uint8 (H, W, 3) RGB."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise InputError(f"cannot read image {path}")
+    if image.dtype == np.uint16:
+        image = (image / 257.0).round().astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise InputError(f"{path}: unsupported image type {image.dtype}")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _open_container(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), mode="r")
+    except av.FFmpegError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(f"{path} is not a readable video ({reason})") from None
+
+
+def _count_packets(path: Path) -> int:
+    """Frame count for containers that do not store it: demux (no decode) and count packets."""
+    with _open_container(path) as c:
+        try:
+            return sum(1 for p in c.demux(c.streams.video[0]) if p.size)
+        except av.FFmpegError:
+            return 0
+
+
+def _pts_step(info: VideoInfo) -> int:
+    """Nominal pts increment per frame, for frames that arrive without a timestamp."""
+    return max(1, round(1 / (info.fps * info.time_base)))

@@ -1,0 +1,287 @@
+"""Frame sinks: a PyAV encoder that keeps the source's timing, colour tags, rotation, audio and
+subtitles, and a frame-folder writer. Both write to a hidden temp path and rename on success."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol
+
+import av
+import cv2
+import numpy as np
+
+from vidrestore.errors import OptionError, OutputError
+from vidrestore.io.atomic import commit, discard, temp_path_for
+from vidrestore.io.colour import ColourInfo, is_rgb_format, rgb_to_frame
+from vidrestore.io.decode import VideoInfo
+
+# Codecs each container takes as a stream copy; None means "whatever the source has".
+_COPYABLE: dict[str, frozenset[str] | None] = {
+    "mp4": frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac", "mov_text"}),
+    "mov": frozenset({"aac", "mp3", "ac3", "eac3", "alac", "mov_text", "pcm_s16le", "pcm_s24le", "pcm_f32le"}),
+    "matroska": None,
+    "webm": frozenset({"opus", "vorbis", "webvtt"}),
+    "avi": frozenset({"mp3", "ac3", "pcm_s16le"}),
+}
+_AUDIO_FALLBACK = {"webm": "libopus", "avi": "mp3"}
+_CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1")
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How repaired frames are encoded. Defaults: H.264 CRF 18, preset medium, yuv420p when the size allows."""
+
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "medium"
+    lossless: bool = False
+    pix_fmt: str | None = None
+    fps: float | None = None  # frame rate for frame-folder input; video input keeps its own
+
+
+class FrameSink(Protocol):
+    frames_written: int
+    warnings: list[str]
+
+    def write(self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+@dataclass
+class _ExtraStreams:
+    """Audio/subtitle packets from the source, muxed in time order alongside the video."""
+
+    container: av.container.InputContainer
+    packets: Iterator[av.Packet]
+    mapping: dict[int, tuple[av.stream.Stream, bool]]  # source index -> (output stream, copy?)
+    pending: av.Packet | None = None
+    done: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+class VideoSink:
+    """Encodes RGB frames into a video file, muxing the source's other streams in time order."""
+
+    def __init__(self, output: Path, info: VideoInfo, options: EncodeOptions) -> None:
+        self.output = output
+        self.info = info
+        self.frames_written = 0
+        self.warnings: list[str] = []
+        self.temp = temp_path_for(output)
+        try:
+            self.container = av.open(str(self.temp), mode="w")
+        except (av.FFmpegError, ValueError) as exc:
+            discard(self.temp)
+            raise OutputError(f"cannot write a video to {output} ({exc})") from None
+        try:
+            self.time_base = info.time_base if info.kind == "video" else 1 / self._rate(options)
+            self.stream = self._add_video_stream(options)
+            self.extras = self._add_extra_streams() if info.kind == "video" else None
+        except BaseException:
+            self.abort()
+            raise
+        self._last_pts: int | None = None
+
+    def _rate(self, options: EncodeOptions) -> Fraction:
+        if self.info.kind == "folder" and options.fps:
+            return Fraction(options.fps).limit_denominator(1001)
+        return self.info.fps
+
+    def _add_video_stream(self, options: EncodeOptions) -> av.VideoStream:
+        codec, pix_fmt, codec_options = choose_codec(self.output, self.info, options)
+        try:
+            stream = self.container.add_stream(codec, rate=self._rate(options))
+        except (av.FFmpegError, ValueError) as exc:
+            raise OptionError(f"codec {codec!r} is not available for {self.output.suffix} ({exc})") from None
+        stream.width, stream.height = self.info.width, self.info.height
+        stream.pix_fmt = pix_fmt
+        stream.time_base = self.time_base
+        stream.codec_context.time_base = self.time_base
+        stream.options = codec_options
+        if not is_rgb_format(pix_fmt):
+            c = self.info.colour
+            ctx = stream.codec_context
+            ctx.colorspace, ctx.color_range = c.colorspace, int(c.yuv_range(pix_fmt))
+            ctx.color_primaries, ctx.color_trc = c.color_primaries, c.color_trc
+        if self.info.rotation:
+            stream.set_display_rotation(self.info.rotation)
+        self.pix_fmt = pix_fmt
+        self.colour: ColourInfo = self.info.colour
+        return stream
+
+    def _add_extra_streams(self) -> _ExtraStreams | None:
+        source = av.open(str(self.info.path))
+        wanted = [s for s in source.streams if s.type in ("audio", "subtitle")]
+        if not wanted:
+            source.close()
+            return None
+        allowed = _COPYABLE.get(self.container.format.name.split(",")[0], None)
+        mapping: dict[int, tuple[av.stream.Stream, bool]] = {}
+        for s in wanted:
+            name = s.codec_context.name
+            if allowed is None or name in allowed:
+                mapping[s.index] = (self.container.add_stream_from_template(s), True)
+            elif s.type == "audio":
+                fallback = _AUDIO_FALLBACK.get(self.container.format.name, "aac")
+                out = self.container.add_stream(fallback, rate=s.codec_context.sample_rate)
+                out.layout = s.codec_context.layout
+                mapping[s.index] = (out, False)
+                self.warnings.append(f"audio stream {s.index} ({name}) re-encoded to {fallback} for {self.output.suffix}")
+            else:
+                self.warnings.append(f"subtitle stream {s.index} ({name}) cannot be stored in {self.output.suffix}; dropped")
+        if not mapping:
+            source.close()
+            return None
+        packets = source.demux([source.streams[i] for i in mapping])
+        return _ExtraStreams(source, packets, mapping)
+
+    def write(self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False) -> None:
+        frame = rgb_to_frame(image, self.pix_fmt, self.colour)
+        if self.info.kind == "folder" or pts is None:
+            pts = index if self.info.kind == "folder" else (self._last_pts or 0) + 1
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1  # encoders need rising timestamps; broken sources get nudged
+        frame.pts, frame.time_base = pts, self.time_base
+        self._last_pts = pts
+        for packet in self.stream.encode(frame):
+            self._mux_video(packet)
+        self.frames_written += 1
+
+    def _mux_video(self, packet: av.Packet) -> None:
+        if self.extras is not None and packet.dts is not None:
+            self._mux_extras_until(float(packet.dts * packet.time_base))
+        self.container.mux(packet)
+
+    def _mux_extras_until(self, seconds: float | None) -> None:
+        ex = self.extras
+        assert ex is not None
+        while not ex.done:
+            if ex.pending is None:
+                try:
+                    ex.pending = next(ex.packets)
+                except (StopIteration, av.FFmpegError):
+                    ex.done = True
+                    break
+            packet = ex.pending
+            if packet.dts is None:  # the demuxer's empty flush packet
+                ex.pending = None
+                continue
+            if seconds is not None and float(packet.dts * packet.time_base) > seconds:
+                break
+            ex.pending = None
+            out, copy = ex.mapping[packet.stream.index]
+            if copy:
+                packet.stream = out
+                self.container.mux(packet)
+            else:
+                for frame in packet.decode():
+                    frame.pts = None
+                    self.container.mux(out.encode(frame))
+
+    def close(self) -> None:
+        try:
+            for packet in self.stream.encode():
+                self._mux_video(packet)
+            if self.extras is not None:
+                self._mux_extras_until(None)
+                for out, copy in self.extras.mapping.values():
+                    if not copy:
+                        self.container.mux(out.encode(None))
+                self.extras.container.close()
+            self.container.close()
+        except BaseException:
+            self.abort()
+            raise
+        commit(self.temp, self.output)
+
+    def abort(self) -> None:
+        for closeable in (getattr(self, "container", None), getattr(self.extras, "container", None) if getattr(self, "extras", None) else None):
+            try:
+                if closeable is not None:
+                    closeable.close()
+            except Exception:  # noqa: BLE001 - best effort while failing anyway
+                pass
+        discard(self.temp)
+
+
+class FolderSink:
+    """Writes one image per frame into a temp folder that replaces ``output`` on success.
+
+    Frame-folder input keeps its file names (and copies untouched frames byte for byte);
+    video input gets ``000000.png``, ``000001.png``, ...
+    """
+
+    def __init__(self, output: Path, info: VideoInfo) -> None:
+        self.output = output
+        self.info = info
+        self.frames_written = 0
+        self.warnings: list[str] = []
+        self.temp = temp_path_for(output, directory=True)
+
+    def write(self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False) -> None:
+        if self.info.frame_names:
+            name = self.info.frame_names[index]
+            if untouched:
+                shutil.copyfile(self.info.path / name, self.temp / name)
+                self.frames_written += 1
+                return
+        else:
+            name = f"{index:06d}.png"
+        write_image(self.temp / name, image)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        commit(self.temp, self.output)
+
+    def abort(self) -> None:
+        discard(self.temp)
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    """uint8 RGB -> image file in the format its extension names (PNG fast compression, JPEG q95)."""
+    ext = path.suffix.lower()
+    params = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 1], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
+              ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".webp": [cv2.IMWRITE_WEBP_QUALITY, 101]}.get(ext, [])
+    ok, data = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise OutputError(f"cannot encode {path.name}")
+    data.tofile(str(path))
+
+
+def choose_codec(output: Path, info: VideoInfo, options: EncodeOptions) -> tuple[str, str, dict[str, str]]:
+    """Codec, pixel format and encoder options for the output file."""
+    if options.lossless:
+        if output.suffix.lower() == ".mkv":
+            return "ffv1", options.pix_fmt or "bgr0", {"level": "3", "g": "1", "slicecrc": "1"}
+        return "libx264rgb", options.pix_fmt or "rgb24", {"qp": "0", "preset": options.preset}
+    codec = options.codec
+    try:
+        formats = [f.name for f in av.codec.Codec(codec, "w").video_formats or []]
+    except (av.FFmpegError, ValueError):
+        raise OptionError(f"unknown or unavailable video codec {codec!r}") from None
+    even = info.width % 2 == 0 and info.height % 2 == 0
+    pix_fmt = options.pix_fmt
+    if pix_fmt is None:
+        if "yuv420p" in formats and even:
+            pix_fmt = "yuv420p"
+        elif "yuv444p" in formats:
+            pix_fmt = "yuv444p"  # odd frame sizes cannot be subsampled 2x2 without padding
+        else:
+            pix_fmt = formats[0] if formats else "yuv420p"
+    elif formats and pix_fmt not in formats:
+        raise OptionError(f"codec {codec} does not support --pix-fmt {pix_fmt} (try one of {', '.join(formats[:8])})")
+    codec_options: dict[str, str] = {}
+    if codec in _CRF_CODECS:
+        codec_options["crf"] = str(options.crf)
+        if codec.startswith("libx26"):
+            codec_options["preset"] = options.preset
+        if codec == "libvpx-vp9":
+            codec_options["b"] = "0"
+    return codec, pix_fmt, codec_options

@@ -1,0 +1,136 @@
+"""The restore chain: decode -> masks -> (detect) -> inpaint -> composite -> encode.
+
+Each stage takes an iterator of FrameBatch and yields FrameBatch, in order, never dropping or
+duplicating a frame. Decoding runs ahead in one thread and encoding behind in another, through
+bounded queues, so memory stays flat however long the video is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Protocol
+
+import numpy as np
+
+from vidrestore.errors import MaskError
+from vidrestore.frames import FrameBatch, composite
+from vidrestore.inpaint.base import Inpainter
+from vidrestore.io.decode import DecodedFrame, FrameSource
+from vidrestore.io.encode import FrameSink
+from vidrestore.io.threads import BackgroundConsumer, BackgroundIterator
+
+
+class Stage(Protocol):
+    def run(self, batches: Iterator[FrameBatch]) -> Iterator[FrameBatch]: ...
+
+
+def batch_frames(frames: Iterable[DecodedFrame], size: int, time_base: Fraction) -> Iterator[FrameBatch]:
+    """Group decoded frames into batches of ``size`` (the last one may be shorter)."""
+    chunk: list[DecodedFrame] = []
+    for frame in frames:
+        chunk.append(frame)
+        if len(chunk) == size:
+            yield _to_batch(chunk, time_base)
+            chunk = []
+    if chunk:
+        yield _to_batch(chunk, time_base)
+
+
+def _to_batch(chunk: list[DecodedFrame], time_base: Fraction) -> FrameBatch:
+    return FrameBatch(
+        indices=[f.index for f in chunk], pts=[f.pts for f in chunk], time_base=time_base,
+        frames=np.stack([f.image for f in chunk]),
+    )
+
+
+class AttachMasks:
+    """Unites the masks from a mask source (one per frame, in order) with the batch's masks."""
+
+    def __init__(self, masks: Iterator[np.ndarray]) -> None:
+        self.masks = masks
+
+    def run(self, batches: Iterator[FrameBatch]) -> Iterator[FrameBatch]:
+        for batch in batches:
+            current = batch.ensure_masks()
+            for i, index in enumerate(batch.indices):
+                mask = next(self.masks, None)
+                if mask is None:
+                    raise MaskError(f"the masks ran out at frame {index}; the video has more frames than masks")
+                current[i] |= mask
+            yield batch
+
+
+@dataclass
+class InpaintStats:
+    frames: int = 0
+    masked_frames: int = 0
+    masked_pixels: int = 0
+    total_pixels: int = 0
+
+
+class InpaintHoles:
+    """Fills the holes of frames that have any, then composites so only masked pixels change."""
+
+    def __init__(self, inpainter: Inpainter) -> None:
+        self.inpainter = inpainter
+        self.stats = InpaintStats()
+
+    def run(self, batches: Iterator[FrameBatch]) -> Iterator[FrameBatch]:
+        for batch in batches:
+            masks = batch.ensure_masks()
+            holed = np.flatnonzero(masks.reshape(len(batch), -1).any(axis=1))
+            if holed.size:
+                filled = self.inpainter.inpaint(batch.frames[holed], masks[holed])
+                batch.frames[holed] = composite(batch.frames[holed], filled, masks[holed])
+            batch.extras["untouched"] = ~np.isin(np.arange(len(batch)), holed)
+            s = self.stats
+            s.frames += len(batch)
+            s.masked_frames += int(holed.size)
+            s.masked_pixels += int(masks.sum())
+            s.total_pixels += masks.size
+            yield batch
+
+
+@dataclass
+class PipelineResult:
+    frames_written: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_pipeline(
+    source: FrameSource,
+    stages: list[Stage],
+    sink: FrameSink,
+    batch_size: int = 8,
+    on_batch: Callable[[FrameBatch], None] | None = None,
+) -> PipelineResult:
+    """Drive frames from ``source`` through ``stages`` into ``sink``; the sink is aborted on any failure."""
+    decoded = BackgroundIterator(batch_frames(source.frames(), batch_size, source.info.time_base), maxsize=2)
+    writer: BackgroundConsumer[FrameBatch] = BackgroundConsumer(lambda b: _write_batch(sink, b), maxsize=2)
+    try:
+        batches: Iterator[FrameBatch] = iter(decoded)
+        for stage in stages:
+            batches = stage.run(batches)
+        for batch in batches:
+            writer.put(batch)
+            if on_batch is not None:
+                on_batch(batch)
+        writer.finish()
+        sink.close()
+    except BaseException:
+        writer.cancel()
+        decoded.close()
+        sink.abort()
+        raise
+    finally:
+        decoded.close()
+        source.close()
+    return PipelineResult(sink.frames_written, list(sink.warnings))
+
+
+def _write_batch(sink: FrameSink, batch: FrameBatch) -> None:
+    untouched = batch.extras.get("untouched")
+    for i, (index, pts) in enumerate(zip(batch.indices, batch.pts)):
+        sink.write(index, pts, batch.frames[i], untouched=bool(untouched[i]) if untouched is not None else False)
