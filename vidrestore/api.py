@@ -65,6 +65,7 @@ def restore(
     lossless: bool = False,
     pix_fmt: str | None = None,
     fps: float | None = None,
+    batch_frames: int = 8,
     overwrite: bool = False,
     strict: bool = False,
     progress: bool = False,
@@ -79,7 +80,7 @@ def restore(
         inpaint=InpaintOptions(method=method, weights=weights, device=device, batch_size=batch_size,
                                precision=precision),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps),
-        overwrite=overwrite, strict=strict, progress=progress,
+        overwrite=overwrite, batch_frames=batch_frames, strict=strict, progress=progress,
     )
     return run_fix(config)
 

@@ -101,13 +101,18 @@ class VideoFileSource:
         """Decode one frame in a separate container to learn colour tags and rotation."""
         with _open_container(self.path) as probe:
             stream = probe.streams.video[0]
-            try:
-                for packet in probe.demux(stream):
+            errors = 0
+            packets = probe.demux(stream)
+            while errors < 64:
+                try:
+                    packet = next(packets)
                     for frame in packet.decode():
                         return ColourInfo.from_frame(frame), int(frame.rotation or 0), frame.pts
-            except av.FFmpegError as exc:
-                raise InputError(f"{self.path}: cannot decode video ({exc.strerror or exc})") from None
-        raise InputError(f"{self.path}: the video stream has no decodable frames")
+                except StopIteration:
+                    break
+                except av.FFmpegError:
+                    errors += 1
+        raise InputError(f"{self.path}: the video stream has no decodable frames (corrupt or truncated file)")
 
     def frames(self) -> Iterator[DecodedFrame]:
         index = 0

@@ -76,7 +76,9 @@ class VideoSink:
         self.warnings: list[str] = []
         self.temp = temp_path_for(output)
         try:
-            self.container = av.open(str(self.temp), mode="w")
+            # Keep source timestamps as they are: by default some muxers (Matroska) shift every stream
+            # so that audio priming (negative dts) starts at zero, which moves the video's timestamps.
+            self.container = av.open(str(self.temp), mode="w", container_options={"avoid_negative_ts": "disabled"})
         except (av.FFmpegError, ValueError) as exc:
             discard(self.temp)
             raise OutputError(f"cannot write a video to {output} ({exc})") from None
@@ -130,8 +132,9 @@ class VideoSink:
                 mapping[s.index] = (self.container.add_stream_from_template(s), True)
             elif s.type == "audio":
                 fallback = _AUDIO_FALLBACK.get(self.container.format.name, "aac")
-                out = self.container.add_stream(fallback, rate=s.codec_context.sample_rate)
-                out.layout = s.codec_context.layout
+                channels = s.codec_context.channels
+                layout = s.codec_context.layout.name if channels > 2 else ("stereo" if channels == 2 else "mono")
+                out = self.container.add_stream(fallback, rate=s.codec_context.sample_rate or 48000, layout=layout)
                 mapping[s.index] = (out, False)
                 self.warnings.append(f"audio stream {s.index} ({name}) re-encoded to {fallback} for {self.output.suffix}")
             else:

@@ -1,0 +1,49 @@
+"""The command line as a user meets it: help, version, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from vidrestore import __version__
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vidrestore", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_fix_help_has_examples() -> None:
+    result = run("fix", "--help")
+    assert result.returncode == 0
+    assert "--mask" in result.stdout and "vidrestore fix clip.mp4" in result.stdout
+
+
+def test_fix_end_to_end_prints_summary(clip: Path, logo_mask: Path, tmp_path: Path) -> None:
+    result = run("fix", str(clip), "--mask", str(logo_mask), "-o", str(tmp_path / "o.mp4"), "--method", "telea")
+    assert result.returncode == 0, result.stderr
+    assert "12 frames" in result.stdout and (tmp_path / "o.mp4").exists()
+
+
+def test_errors_are_one_line_without_traceback(clip: Path, tmp_path: Path) -> None:
+    cases = [
+        ("fix", str(tmp_path / "missing.mp4"), "--mask", str(clip), "-o", str(tmp_path / "o.mp4")),
+        ("fix", str(clip), "--mask", str(tmp_path / "nomask.png"), "-o", str(tmp_path / "o.mp4")),
+        ("fix", str(clip), "--mask", str(clip), "-o", str(clip), "--overwrite"),
+    ]
+    for args in cases:
+        result = run(*args)
+        assert result.returncode == 2, result
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("vidrestore: error:"), result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    result = run("fix", str(tmp_path / "missing.mp4"), "--mask", "x.png", "-o", str(tmp_path / "o.mp4"), "--debug")
+    assert result.returncode != 0 and "Traceback" in result.stderr

@@ -1,0 +1,64 @@
+"""Frame folders in and out: natural order, names kept, untouched frames copied byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from clips import box_mask, pattern_frame, read_video, write_mask
+from conftest import H, LOGO_BOX, W
+
+from vidrestore import restore
+from vidrestore.io.paths import natural_key
+
+
+def make_folder(folder: Path, count: int, ext: str = ".png") -> list[np.ndarray]:
+    folder.mkdir()
+    images = [pattern_frame(i, W, H) for i in range(count)]
+    for i, image in enumerate(images):
+        cv2.imwrite(str(folder / f"frame{i}{ext}"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return images
+
+
+def test_natural_sort() -> None:
+    names = ["frame10.png", "frame2.png", "frame1.png", "Frame3.png"]
+    assert sorted(names, key=natural_key) == ["frame1.png", "frame2.png", "Frame3.png", "frame10.png"]
+
+
+def test_folder_to_folder_keeps_names_and_exact_pixels(tmp_path: Path, logo_mask: Path) -> None:
+    images = make_folder(tmp_path / "in", 11)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i in range(11):
+        write_mask(masks / f"m{i:02d}.png", box_mask(W, H, LOGO_BOX if i % 2 else (0, 0, 0, 0)))
+    out = tmp_path / "out"
+    summary = restore(tmp_path / "in", out, mask=masks, method="telea")
+    assert summary.frames == 11 and summary.masked_frames == 5
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"frame{i}.png" for i in range(11))
+    assert (out / "frame0.png").read_bytes() == (tmp_path / "in" / "frame0.png").read_bytes()
+    frame10 = cv2.cvtColor(cv2.imread(str(out / "frame10.png")), cv2.COLOR_BGR2RGB)
+    outside = ~cv2.dilate(box_mask(W, H, LOGO_BOX).astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    assert np.array_equal(frame10[outside], images[10][outside])  # frame10 sorted after frame9, not frame1
+
+
+def test_folder_to_video_with_fps(tmp_path: Path, logo_mask: Path) -> None:
+    make_folder(tmp_path / "in", 6)
+    out = tmp_path / "out.mp4"
+    restore(tmp_path / "in", out, mask=logo_mask, method="telea", fps=12)
+    images, pts, stream = read_video(out)
+    assert len(images) == 6 and stream.average_rate == 12
+    assert [float(p * stream.time_base) for p in pts] == [i / 12 for i in range(6)]
+
+
+def test_video_to_folder(clip: Path, logo_mask: Path, tmp_path: Path) -> None:
+    out = tmp_path / "frames"
+    restore(clip, out, mask=logo_mask, method="telea")
+    assert sorted(p.name for p in out.iterdir()) == [f"{i:06d}.png" for i in range(12)]
+
+
+def test_existing_empty_folder_is_an_acceptable_output(clip: Path, logo_mask: Path, tmp_path: Path) -> None:
+    out = tmp_path / "frames"
+    out.mkdir()
+    restore(clip, out, mask=logo_mask, method="telea", overwrite=True)
+    assert len(list(out.iterdir())) == 12
