@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import sys
 import time
 from dataclasses import dataclass, field
@@ -91,11 +92,8 @@ def resolve_method(options: InpaintOptions) -> InpaintOptions:
         return options
     if options.weights is not None:
         return dataclasses.replace(options, method="gan")
-    try:
-        from vidrestore.models.weights import default_weights_available
-    except ImportError:
-        return dataclasses.replace(options, method="telea")
-    return dataclasses.replace(options, method="gan" if default_weights_available() else "telea")
+    default = importlib.resources.files("vidrestore.weights") / "default.safetensors"
+    return dataclasses.replace(options, method="gan" if default.is_file() else "telea")
 
 
 def run_fix(config: FixConfig) -> RestoreSummary:

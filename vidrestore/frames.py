@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch costs ~0.5 GB of RSS to import; classical backends never need it
+    import torch
 
 
 @dataclass
@@ -38,18 +40,24 @@ class FrameBatch:
 
 def frames_to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float32 NCHW in [0, 1] on ``device``."""
+    import torch
+
     t = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
     return t.permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def tensor_to_frames(tensor: torch.Tensor) -> np.ndarray:
     """float NCHW in [0, 1] -> uint8 (N, H, W, 3), rounded, on the CPU."""
+    import torch
+
     t = tensor.detach().float().clamp(0.0, 1.0).mul(255.0).round_().to(torch.uint8)
     return t.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
 def masks_to_tensor(masks: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """bool (N, H, W) -> float32 N1HW, 1 = missing."""
+    import torch
+
     return torch.from_numpy(np.ascontiguousarray(masks)).to(device).unsqueeze(1).float()
 
 

@@ -1,0 +1,127 @@
+"""Throughput and memory of `fix` at 720p, as ratios against codec-only work measured in the same run.
+
+    python benchmarks/throughput.py [--clip ../shared/data/clips/bigbuckbunny.mp4] [--methods telea,gan]
+
+Codec-only = the same pipeline with an empty mask (decode + colour conversion + encode, no inpainting).
+Memory = peak RSS of a child process running `fix` on the clip and on a 10x longer version of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from vidrestore import restore
+from vidrestore.inpaint.registry import InpaintOptions, create_inpainter
+
+DEFAULT_CLIP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips" / "bigbuckbunny.mp4"
+
+CHILD = """
+import resource, sys, time, vidrestore
+t = time.perf_counter()
+s = vidrestore.restore(sys.argv[1], sys.argv[2], mask=sys.argv[3], method=sys.argv[4], preset=sys.argv[5])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, s.frames, time.perf_counter() - t)
+"""
+
+
+def logo_mask(path: Path, width: int, height: int, fraction: float = 0.02) -> None:
+    """A static box of ``fraction`` of the frame near the top right corner (a broadcaster logo)."""
+    mask = np.zeros((height, width), np.uint8)
+    bw = int((fraction * width * height * 2) ** 0.5)
+    bh = bw // 2
+    mask[height // 20 : height // 20 + bh, width - width // 20 - bw : width - width // 20] = 255
+    cv2.imwrite(str(path), mask)
+
+
+def loop_clip(source: Path, target: Path, times: int) -> int:
+    """Concatenate ``times`` copies of ``source``'s video (fast x264) to test memory against length."""
+    with av.open(str(source)) as inp:
+        frames = [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
+        rate = inp.streams.video[0].average_rate
+    with av.open(str(target), "w") as out:
+        s = out.add_stream("libx264", rate=rate)
+        s.height, s.width = frames[0].shape[:2]
+        s.pix_fmt, s.options = "yuv420p", {"preset": "ultrafast", "crf": "18"}
+        for i in range(times * len(frames)):
+            vf = av.VideoFrame.from_ndarray(frames[i % len(frames)], format="rgb24")
+            vf.pts = i
+            out.mux(s.encode(vf))
+        out.mux(s.encode())
+    return times * len(frames)
+
+
+def timed_fix(clip: Path, mask: Path, method: str, out: Path, preset: str) -> tuple[float, int]:
+    start = time.perf_counter()
+    summary = restore(clip, out, mask=mask, method=method, preset=preset, overwrite=True)
+    return time.perf_counter() - start, summary.frames
+
+
+def peak_rss(clip: Path, mask: Path, method: str, out: Path, preset: str) -> tuple[float, int]:
+    result = subprocess.run([sys.executable, "-c", CHILD, str(clip), str(out), str(mask), method, preset],
+                            capture_output=True, text=True, check=True)
+    mb, frames, _ = result.stdout.split()
+    return float(mb), int(frames)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
+    parser.add_argument("--methods", default="telea,gan")
+    parser.add_argument("--preset", default="medium", help="x264 preset for the speed table")
+    parser.add_argument("--long-factor", type=int, default=10)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    methods = [m for m in args.methods.split(",") if m]
+    with av.open(str(args.clip)) as c:
+        w, h = c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height
+    results: dict[str, object] = {"clip": str(args.clip), "size": f"{w}x{h}"}
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        logo_mask(t / "logo.png", w, h)
+        empty = t / "empty.png"
+        cv2.imwrite(str(empty), np.zeros((h, w), np.uint8))
+        rows = []
+        seconds, frames = timed_fix(args.clip, empty, "telea", t / "ref.mp4", args.preset)
+        ref_fps = frames / seconds
+        rows.append(("codec only (empty mask)", ref_fps, 1.0))
+        for method in methods:
+            try:
+                create_inpainter(InpaintOptions(method=method))
+            except Exception as exc:  # noqa: BLE001 - e.g. no GAN weights installed yet
+                print(f"skipping {method}: {exc}")
+                continue
+            seconds, frames = timed_fix(args.clip, t / "logo.png", method, t / f"{method}.mp4", args.preset)
+            rows.append((f"fix --method {method}, 2% logo mask", frames / seconds, frames / seconds / ref_fps))
+        print(f"\nThroughput at {w}x{h}, x264 preset {args.preset}, {frames} frames")
+        print("| run | fps | ratio to codec only |\n|---|---|---|")
+        for name, fps, ratio in rows:
+            print(f"| {name} | {fps:.1f} | {ratio:.2f} |")
+        results["throughput"] = [dict(run=n, fps=round(f, 2), ratio=round(r, 3)) for n, f, r in rows]
+
+        long_clip = t / "long.mp4"
+        long_frames = loop_clip(args.clip, long_clip, args.long_factor)
+        method = methods[0]
+        short_mb, short_n = peak_rss(args.clip, t / "logo.png", method, t / "s.mp4", "veryfast")
+        long_mb, long_n = peak_rss(long_clip, t / "logo.png", method, t / "l.mp4", "veryfast")
+        print(f"\nPeak RSS of `fix --method {method}` (x264 veryfast), short vs {args.long_factor}x longer input")
+        print("| input | frames | peak RSS (MB) |\n|---|---|---|")
+        print(f"| short | {short_n} | {short_mb:.0f} |\n| long | {long_n} | {long_mb:.0f} |")
+        print(f"ratio long/short: {long_mb / short_mb:.3f}")
+        assert long_n == long_frames
+        results["memory"] = dict(method=method, short_frames=short_n, short_mb=round(short_mb, 1),
+                                 long_frames=long_n, long_mb=round(long_mb, 1), ratio=round(long_mb / short_mb, 3))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
