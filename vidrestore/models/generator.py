@@ -1,0 +1,174 @@
+"""The hole-filling generator: a GLCIC-style encoder / dilated middle / decoder with gated convolutions.
+
+Differences from the plain GLCIC generator (Iizuka et al. 2017), each for a known reason:
+- gated convolutions (DeepFill v2, Yu et al. 2019) so features learn to ignore blanked pixels; the
+  "light" variant uses one gate channel per layer (HiFill's LWGC-sc, Yi et al. 2020) to halve the cost;
+- no normalisation layers, so inference behaves exactly like training (no BatchNorm statistics);
+- a residual over a cheap deterministic pyramid pre-fill: a zero last layer returns the pre-fill, so an
+  undertrained model degrades to a smooth fill instead of noise; the pre-fill is shift-equivariant by
+  the network's stride, so crops and whole frames see the same pre-fill;
+- decoder upsamples by nearest + conv (no checkerboard) and emits the full-resolution residual from the
+  1/2-resolution features with a pixel shuffle, because full-resolution convolutions dominate CPU time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Hyperparameters of an ``InpaintGenerator``; saved in every model card to rebuild the model."""
+
+    variant: str = "small"
+    widths: tuple[int, ...] = (32, 64, 128)  # channels at 1/2, 1/4, 1/8 ... resolution; stride = 2**len
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 1)  # residual gated convs at the coarsest level
+    light_gates: bool = True  # one gate channel per layer (cheap) instead of one per feature channel
+    working_size: int = 256  # longest side the engine feeds the network; larger crops are downscaled
+    in_channels: int = 4  # RGB with the hole pre-filled + the mask
+
+    def __post_init__(self) -> None:
+        # JSON model cards give lists; keep the dataclass hashable and comparable.
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
+        if not self.widths or min(self.widths) < 1:
+            raise ValueError(f"widths must be positive, got {self.widths}")
+        if self.working_size % self.stride:
+            raise ValueError(f"working_size {self.working_size} is not a multiple of stride {self.stride}")
+
+    @property
+    def stride(self) -> int:
+        """Input height and width must be multiples of this (one halving per encoder level)."""
+        return 2 ** len(self.widths)
+
+
+GENERATOR_VARIANTS: dict[str, GeneratorConfig] = {
+    # For unit tests and smoke runs only: a few thousand parameters.
+    "tiny": GeneratorConfig("tiny", widths=(8, 16, 16), dilations=(2, 4), working_size=64),
+    # CPU default: ~0.95M parameters, ~1.3 GMAC per 256x256 crop.
+    "small": GeneratorConfig("small"),
+    # GPU: full gates, wider, deeper middle, larger working size for big holes (~4.9M parameters).
+    "base": GeneratorConfig(
+        "base",
+        widths=(48, 96, 192),
+        dilations=(1, 2, 4, 8, 16, 1),
+        light_gates=False,
+        working_size=512,
+    ),
+}
+
+
+class GatedConv2d(nn.Module):
+    """``act(features) * sigmoid(gate)`` from one convolution that emits both (DeepFill v2 gating)."""
+
+    def __init__(
+        self, cin: int, cout: int, kernel: int = 3, stride: int = 1, dilation: int = 1, light: bool = True
+    ) -> None:
+        super().__init__()
+        self.cout = cout
+        gates = 1 if light else cout
+        pad = dilation * (kernel - 1) // 2
+        self.conv = nn.Conv2d(cin, cout + gates, kernel, stride, pad, dilation=dilation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        features, gate = self.conv(x).split([self.cout, self.conv.out_channels - self.cout], dim=1)
+        return F.leaky_relu(features, 0.2) * torch.sigmoid(gate)
+
+
+class InpaintGenerator(nn.Module):
+    """Predicts a full RGB image from an image with a hole and its mask; see ``forward``."""
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        self.config = config
+        w, light = config.widths, config.light_gates
+        self.stem = GatedConv2d(config.in_channels, w[0], 5, stride=2, light=light)
+        self.down = nn.ModuleList(
+            GatedConv2d(a, b, 3, stride=2, light=light) for a, b in zip(w, w[1:], strict=False)
+        )
+        self.middle = nn.ModuleList(
+            GatedConv2d(w[-1], w[-1], 3, dilation=d, light=light) for d in config.dilations
+        )
+        self.up = nn.ModuleList(GatedConv2d(b, a, 3, light=light) for a, b in zip(w, w[1:], strict=False))
+        self.refine = GatedConv2d(w[0], w[0], 3, light=light)
+        self.to_residual = nn.Conv2d(w[0], 3 * 4, 3, padding=1)  # 2x2 pixel shuffle -> full resolution
+        nn.init.zeros_(self.to_residual.weight)
+        nn.init.zeros_(self.to_residual.bias)
+
+    def forward(self, image: Tensor, mask: Tensor) -> Tensor:
+        """image N3HW float in [0, 1] (hole content ignored), mask N1HW with 1 = missing.
+
+        H and W must be multiples of ``config.stride``. Returns the predicted image N3HW in [0, 1]
+        everywhere; callers composite it into the hole.
+        """
+        stride = self.config.stride
+        if image.shape[-2] % stride or image.shape[-1] % stride:
+            raise ValueError(f"input {tuple(image.shape[-2:])} is not a multiple of the stride {stride}")
+        mask = mask.to(image.dtype)
+        prefill = pyramid_fill(image, mask, stride)
+        x = self.stem(torch.cat([prefill, mask], dim=1))
+        skips = [x]
+        for layer in self.down:
+            x = layer(x)
+            skips.append(x)
+        for layer in self.middle:
+            x = x + layer(x)
+        for layer, skip in zip(reversed(self.up), reversed(skips[:-1]), strict=True):
+            x = F.interpolate(layer(x), scale_factor=2.0, mode="nearest") + skip
+        residual = F.pixel_shuffle(self.to_residual(self.refine(x)), 2)
+        return (prefill + residual).clamp(0.0, 1.0)
+
+
+def build_generator(config: GeneratorConfig) -> InpaintGenerator:
+    """A freshly initialised generator (weights are loaded separately, see ``models.weights``)."""
+    return InpaintGenerator(config)
+
+
+def pyramid_fill(image: Tensor, mask: Tensor, stride: int = 8, threshold: float = 0.25) -> Tensor:
+    """Push-pull fill: known pixels kept, holes filled from mask-normalised averages at growing scales.
+
+    Cheap (a few passes over the image), deterministic and smooth; the network learns only the residual
+    on top of it. Down to 1/``stride`` the pyramid is decimated (2x2 averages), beyond that it is
+    undecimated (a trous [1,2,1] smoothing with doubling dilation), so the fill is equivariant to shifts
+    by multiples of ``stride`` like the network itself: a crop gives the same fill as the whole frame
+    wherever the averaging reaches no further than the crop. A scale is trusted once at least
+    ``threshold`` of its footprint is known. A fully masked image is filled with mid-grey.
+    """
+    valid = 1.0 - mask
+    decimated = [torch.cat([image * valid, valid], dim=1)]
+    for _ in range(stride.bit_length() - 1):
+        decimated.append(F.avg_pool2d(decimated[-1], 2))
+    undecimated = [decimated[-1]]
+    dilation, limit = 1, 2 * max(decimated[-1].shape[-2:])
+    while dilation < limit and float(undecimated[-1][:, 3:].amin()) < threshold:
+        undecimated.append(_smooth_a_trous(undecimated[-1], dilation))
+        dilation *= 2
+    filled = torch.full_like(undecimated[0][:, :3], 0.5)
+    for level in reversed(undecimated):
+        filled = _trust(filled, level, threshold)
+    for level in reversed(decimated[:-1]):
+        filled = F.interpolate(filled, scale_factor=2.0, mode="bilinear", align_corners=False)
+        filled = _trust(filled, level, threshold)
+    return torch.where(mask > 0.5, filled, image)
+
+
+def _trust(coarser: Tensor, level: Tensor, threshold: float) -> Tensor:
+    """Blend a level's normalised colour over the coarser fill where enough of it is known."""
+    weight = level[:, 3:]
+    return torch.lerp(coarser, level[:, :3] / weight.clamp_min(1e-6), (weight / threshold).clamp(max=1.0))
+
+
+def _smooth_a_trous(x: Tensor, d: int) -> Tensor:
+    """Separable [1, 2, 1] / 4 smoothing with taps ``d`` apart; zeros outside (so they carry no weight)."""
+    p = F.pad(x, (d, d, d, d))
+    rows = p[..., : -2 * d, :] + 2 * p[..., d:-d, :] + p[..., 2 * d :, :]
+    return (rows[..., : -2 * d] + 2 * rows[..., d:-d] + rows[..., 2 * d :]) / 16
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters, as written in model cards."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
