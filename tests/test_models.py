@@ -173,7 +173,8 @@ def test_hole_patches_are_centred_on_the_hole_and_stay_inside() -> None:
 def test_inference_imports_no_training_code() -> None:
     code = (
         "import sys, vidrestore.inpaint.engine, vidrestore.models;"
-        "bad = [m for m in sys.modules if m.startswith(('vidrestore.train', 'vidrestore.models.discriminator'))];"
+        "training = ('vidrestore.train', 'vidrestore.models.discriminator');"
+        "bad = [m for m in sys.modules if m.startswith(training)];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
