@@ -142,12 +142,15 @@ def pyramid_fill(image: Tensor, mask: Tensor, stride: int = 8, threshold: float 
     decimated = [torch.cat([image * valid, valid], dim=1)]
     for _ in range(stride.bit_length() - 1):
         decimated.append(F.avg_pool2d(decimated[-1], 2))
-    undecimated = [decimated[-1]]
-    dilation, limit = 1, 2 * max(decimated[-1].shape[-2:])
-    while dilation < limit and float(undecimated[-1][:, 3:].amin()) < threshold:
+    # Undecimated levels carry a fifth channel: how much of the footprint lies inside the image, so
+    # the image border does not count as unknown (and does not force wider, less local averages).
+    coarse = decimated[-1]
+    undecimated = [torch.cat([coarse, torch.ones_like(coarse[:, :1])], dim=1)]
+    dilation, limit = 1, 2 * max(coarse.shape[-2:])
+    while dilation < limit and float(_known_fraction(undecimated[-1]).amin()) < threshold:
         undecimated.append(_smooth_a_trous(undecimated[-1], dilation))
         dilation *= 2
-    filled = torch.full_like(undecimated[0][:, :3], 0.5)
+    filled = torch.full_like(coarse[:, :3], 0.5)
     for level in reversed(undecimated):
         filled = _trust(filled, level, threshold)
     for level in reversed(decimated[:-1]):
@@ -156,14 +159,19 @@ def pyramid_fill(image: Tensor, mask: Tensor, stride: int = 8, threshold: float 
     return torch.where(mask > 0.5, filled, image)
 
 
+def _known_fraction(level: Tensor) -> Tensor:
+    """Share of a level's in-image footprint that is known (channel 3, over coverage when present)."""
+    return level[:, 3:4] / level[:, 4:5].clamp_min(1e-6) if level.shape[1] == 5 else level[:, 3:4]
+
+
 def _trust(coarser: Tensor, level: Tensor, threshold: float) -> Tensor:
     """Blend a level's normalised colour over the coarser fill where enough of it is known."""
-    weight = level[:, 3:]
-    return torch.lerp(coarser, level[:, :3] / weight.clamp_min(1e-6), (weight / threshold).clamp(max=1.0))
+    colour = level[:, :3] / level[:, 3:4].clamp_min(1e-6)
+    return torch.lerp(coarser, colour, (_known_fraction(level) / threshold).clamp(max=1.0))
 
 
 def _smooth_a_trous(x: Tensor, d: int) -> Tensor:
-    """Separable [1, 2, 1] / 4 smoothing with taps ``d`` apart; zeros outside (so they carry no weight)."""
+    """Separable [1, 2, 1] / 4 smoothing with taps ``d`` apart, zeros outside the image."""
     p = F.pad(x, (d, d, d, d))
     rows = p[..., : -2 * d, :] + 2 * p[..., d:-d, :] + p[..., 2 * d :, :]
     return (rows[..., : -2 * d] + 2 * rows[..., d:-d] + rows[..., 2 * d :]) / 16
