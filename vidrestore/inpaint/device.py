@@ -1,0 +1,118 @@
+"""Device, precision and batch-size choices for the GAN engine, and out-of-memory detection."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import warnings
+
+import torch
+
+from vidrestore.errors import OptionError, VidrestoreError
+from vidrestore.models.generator import GeneratorConfig
+
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class DeviceMemoryError(VidrestoreError):
+    """The accelerator ran out of memory even for a single crop."""
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto|cpu|cuda|cuda:N|mps`` -> a usable device; asking for one that is absent is an OptionError."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "mps":
+        if not _mps_available():
+            raise OptionError("--device mps was asked for but MPS is not available; use --device cpu or auto")
+        return torch.device("mps")
+    match = re.fullmatch(r"cuda(?::(\d+))?", name)
+    if match is None:
+        raise OptionError(f"unknown --device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    if not torch.cuda.is_available():
+        raise OptionError(
+            f"--device {name} was asked for but no CUDA device is available; use --device cpu or auto"
+        )
+    index = int(match.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise OptionError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are present")
+    return torch.device("cuda", index)
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``--precision`` on ``device``; None means plain fp32.
+
+    Reduced precision runs only under CUDA autocast: on the CPU and MPS it is slower or unsupported
+    for these convolutions, so the run stays fp32 and the user is told once.
+    """
+    if precision not in PRECISIONS:
+        raise OptionError(f"unknown --precision {precision!r}; use {', '.join(PRECISIONS)}")
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return None
+    if device.type != "cuda":
+        warnings.warn(f"--precision {precision} runs only on CUDA; using fp32 on {device.type}", stacklevel=2)
+        return None
+    if dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        raise OptionError("--precision bf16: this GPU does not support bfloat16; use fp16 or fp32")
+    return dtype
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[None]:
+    """CUDA autocast to ``dtype``, or nothing."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def default_batch_size(device: torch.device, config: GeneratorConfig) -> int:
+    """Crops per forward pass: what fits in half the free GPU memory, or a small fixed batch elsewhere.
+
+    On the CPU larger batches do not run faster (both cores are busy at 4 crops) and cost memory.
+    """
+    if device.type != "cuda":
+        return 4
+    free, _total = torch.cuda.mem_get_info(device)
+    return max(1, min(64, int(0.5 * free // crop_memory_bytes(config))))
+
+
+def crop_memory_bytes(config: GeneratorConfig) -> int:
+    """Rough fp32 activation memory of one working-size crop, with a 2x allowance for the allocator."""
+    side = config.working_size
+    per_pixel = 4 * 3 * 4  # input, pre-fill pyramid and output images (float32)
+    for level, width in enumerate(config.widths, start=1):
+        live = 4 if level == len(config.widths) else 3  # features + gate + activation (+ middle residual)
+        per_pixel += live * (width + 1) * 4 / 4**level
+    return int(2 * side * side * per_pixel)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for CUDA/MPS out-of-memory errors, which the engine answers by halving the batch."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def release_cached_memory(device: torch.device) -> None:
+    """Give cached blocks back after an out-of-memory error so the smaller retry can use them."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def channels_last_helps(device: torch.device) -> bool:
+    """channels_last is ~2x faster for these convolutions with oneDNN on the CPU and on tensor cores."""
+    return device.type in ("cpu", "cuda")

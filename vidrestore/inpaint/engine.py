@@ -1,0 +1,174 @@
+"""The GAN inpainting engine: crops around holes, batched across frames, on the chosen device.
+
+Per call: plan crops (``crops.py``), group them by bucket shape, cut/resize/pad each window, run
+the generator in batches (halving the batch on out-of-memory, never skipping a crop), then resize
+each fill back and paste only the hole pixels the crop owns, blended with the frame over a thin band
+inside the mask edge so seams do not show. Pixels outside the masks are never changed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+
+import cv2
+import numpy as np
+import torch
+
+from vidrestore.frames import frames_to_tensor, masks_to_tensor, tensor_to_frames
+from vidrestore.inpaint.crops import Crop, CropSettings, plan_crops, plan_frame
+from vidrestore.inpaint.device import (
+    DeviceMemoryError,
+    autocast,
+    channels_last_helps,
+    default_batch_size,
+    is_out_of_memory,
+    release_cached_memory,
+    resolve_device,
+    resolve_precision,
+)
+from vidrestore.inpaint.registry import InpaintOptions
+from vidrestore.models.generator import InpaintGenerator
+from vidrestore.models.weights import load_generator
+
+
+class GanInpainter:
+    """Fills holes with an ``InpaintGenerator``; implements ``vidrestore.inpaint.base.Inpainter``."""
+
+    name = "gan"
+
+    def __init__(
+        self,
+        model: InpaintGenerator,
+        device: str | torch.device = "cpu",
+        batch_size: int | None = None,
+        precision: str = "fp32",
+        settings: CropSettings | None = None,
+    ) -> None:
+        self.device = torch.device(device)
+        self.channels_last = channels_last_helps(self.device)
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.model = model.eval().to(self.device, memory_format=memory_format)
+        self.autocast_dtype = resolve_precision(precision, self.device)
+        if batch_size is not None and batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.batch_size = batch_size or default_batch_size(self.device, model.config)
+        self.settings = settings or CropSettings.for_model(model.config)
+
+    @classmethod
+    def from_options(cls, options: InpaintOptions) -> GanInpainter:
+        """Resolve device and precision, load (and verify) the weights named by ``options.weights``."""
+        device = resolve_device(options.device)
+        model, _card = load_generator(options.weights, device)
+        return cls(model, device, options.batch_size, options.precision)
+
+    def inpaint(self, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """uint8 (N, H, W, 3) + bool (N, H, W) -> uint8 (N, H, W, 3); only masked pixels change."""
+        _check_inputs(frames, masks)
+        crops = plan_crops(masks, self.settings)
+        if not crops:
+            return frames
+        out = frames.copy()
+        by_bucket: dict[tuple[int, int], list[Crop]] = defaultdict(list)
+        for crop in crops:
+            by_bucket[crop.bucket].append(crop)
+        for group in by_bucket.values():
+            start = 0
+            while start < len(group):  # batch_size may shrink after an out-of-memory error
+                chunk = group[start : start + self.batch_size]
+                images, holes = _cut_crops(frames, masks, chunk)
+                for crop, fill in zip(chunk, self.predict(images, holes), strict=True):
+                    _paste(out, frames, crop, fill)
+                start += len(chunk)
+        return out
+
+    def inpaint_whole_frames(self, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """The reference the crop path is checked against: one forward pass per whole (padded) frame."""
+        _check_inputs(frames, masks)
+        out = frames.copy()
+        h, w = frames.shape[1:3]
+        stride = self.model.config.stride
+        pad = ((0, 0), (0, -h % stride), (0, -w % stride))
+        for i in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1)):
+            image = np.pad(frames[i : i + 1], (*pad, (0, 0)), mode="edge")
+            fill = self.predict(image, np.pad(masks[i : i + 1], pad, mode="edge"))
+            owned = plan_frame(masks[i], self.settings)  # only for the owned pixels and feather weights
+            ys, xs, alpha = (np.concatenate([getattr(c, k) for c in owned]) for k in ("ys", "xs", "alpha"))
+            _paste(out, frames, Crop(int(i), (0, h, 0, w), (h, w), (h, w), ys, xs, alpha), fill[0])
+        return out
+
+    def predict(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        """Network fill for equally shaped uint8 crops (n, h, w, 3) and bool holes (n, h, w).
+
+        On out-of-memory the batch is halved (and stays halved for later calls) until one crop at a
+        time; every crop is predicted exactly once.
+        """
+        try:
+            return self._forward(images, holes)
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # Outside the except block, so the traceback no longer pins the failed batch's tensors.
+        release_cached_memory(self.device)
+        n = len(images)
+        if n == 1:
+            raise DeviceMemoryError(
+                f"out of memory on {self.device} for a single {images.shape[1]}x{images.shape[2]} crop "
+                f"({reason}); use --device cpu or a smaller model"
+            )
+        half = n // 2
+        if half < self.batch_size:
+            warnings.warn(f"out of memory on {self.device}: batch size lowered to {half}", stacklevel=2)
+            self.batch_size = half
+        return np.concatenate(
+            [self.predict(images[:half], holes[:half]), self.predict(images[half:], holes[half:])]
+        )
+
+    def _forward(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        with torch.inference_mode(), autocast(self.device, self.autocast_dtype):
+            x = frames_to_tensor(images, self.device)
+            m = masks_to_tensor(holes, self.device)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+                m = m.contiguous(memory_format=torch.channels_last)
+            return tensor_to_frames(self.model(x, m))
+
+
+def _check_inputs(frames: np.ndarray, masks: np.ndarray) -> None:
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 (N, H, W, 3), got {frames.dtype} {frames.shape}")
+    if masks.shape != frames.shape[:3] or masks.dtype != np.bool_:
+        raise ValueError(f"masks must be bool {frames.shape[:3]}, got {masks.dtype} {masks.shape}")
+
+
+def _cut_crops(frames: np.ndarray, masks: np.ndarray, crops: list[Crop]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack the crops' windows, resized to their work shape and edge-padded to their (common) bucket."""
+    bh, bw = crops[0].bucket
+    images = np.empty((len(crops), bh, bw, 3), np.uint8)
+    holes = np.empty((len(crops), bh, bw), bool)
+    for k, crop in enumerate(crops):
+        y0, y1, x0, x1 = crop.window
+        image, hole = frames[crop.frame, y0:y1, x0:x1], masks[crop.frame, y0:y1, x0:x1]
+        if crop.scaled:
+            size = (crop.work_shape[1], crop.work_shape[0])
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            # A low-resolution pixel is a hole if any of the pixels it covers is.
+            hole = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+        pad = ((0, bh - image.shape[0]), (0, bw - image.shape[1]))
+        images[k] = np.pad(image, (*pad, (0, 0)), mode="edge") if any(p[1] for p in pad) else image
+        holes[k] = np.pad(hole, pad, mode="edge") if any(p[1] for p in pad) else hole
+    return images, holes
+
+
+def _paste(out: np.ndarray, frames: np.ndarray, crop: Crop, fill: np.ndarray) -> None:
+    """Write the crop's owned hole pixels: the fill, blended with the frame over the feather band."""
+    fill = fill[: crop.work_shape[0], : crop.work_shape[1]]
+    if crop.scaled:
+        h, w = crop.window_shape
+        fill = cv2.resize(fill, (w, h), interpolation=cv2.INTER_LINEAR)
+    y0, _, x0, _ = crop.window
+    values = fill[crop.ys - y0, crop.xs - x0].astype(np.float32)
+    original = frames[crop.frame, crop.ys, crop.xs].astype(np.float32)
+    a = crop.alpha[:, None]
+    out[crop.frame, crop.ys, crop.xs] = np.rint(a * values + (1.0 - a) * original).astype(np.uint8)
