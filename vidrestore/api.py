@@ -34,13 +34,21 @@ class RestoreSummary:
     masked_fraction: float  # share of all pixels that were filled
     seconds: float
     fps: float
+    propagated_fraction: float = 0.0  # share of hole pixels filled from neighbouring frames
     bad_packets: int = 0
     detected: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+    def _how(self) -> str:
+        if self.propagated_fraction > 0:
+            return f", {100 * self.propagated_fraction:.0f}% of them from neighbouring frames, the rest by {self.method}"
+        return f" by {self.method}"
+
     def line(self) -> str:
         text = (f"{self.frames} frames ({self.masked_frames} with holes, {100 * self.masked_fraction:.2f}% of pixels "
-                f"filled by {self.method}) in {self.seconds:.1f}s, {self.fps:.1f} fps -> {self.output}")
+                f"filled{self._how()}) in {self.seconds:.1f}s, {self.fps:.1f} fps -> {self.output}")
+        for kind, fraction in self.detected.items():
+            text += f"; detected {kind}: {100 * fraction:.3f}% of pixels"
         if self.bad_packets:
             text += f"; {self.bad_packets} corrupt packet(s) in the input were skipped"
         return text
@@ -66,6 +74,8 @@ def restore(
     lossless: bool = False,
     pix_fmt: str | None = None,
     fps: float | None = None,
+    temporal: bool | None = None,
+    window: int = 3,
     batch_frames: int = 8,
     overwrite: bool = False,
     strict: bool = False,
@@ -81,7 +91,7 @@ def restore(
         inpaint=InpaintOptions(method=method, weights=weights, device=device, batch_size=batch_size,
                                precision=precision),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps),
-        overwrite=overwrite, batch_frames=batch_frames, strict=strict, progress=progress,
+        temporal=temporal, window=window, overwrite=overwrite, batch_frames=batch_frames, strict=strict, progress=progress,
     )
     return run_fix(config)
 
@@ -117,6 +127,12 @@ def run_fix(config: FixConfig) -> RestoreSummary:
             detector = DamageDetector(DetectOptions(kinds=config.detect, **{
                 f"{k}_sensitivity": v for k, v in config.detect_sensitivity.items()}))
             stages.append(detector)
+        propagation = None
+        if config.temporal if config.temporal is not None else info.kind == "video":
+            from vidrestore.temporal.propagate import TemporalOptions, TemporalPropagation
+
+            propagation = TemporalPropagation(TemporalOptions(window=config.window))
+            stages.append(propagation)
         inpaint = InpaintHoles(create_inpainter(inpaint_options))
         stages.append(inpaint)
         sink = make_sink(config.output, info, config.encode)
@@ -131,10 +147,12 @@ def run_fix(config: FixConfig) -> RestoreSummary:
                               on_batch=lambda b: bar.update(len(b)))
     seconds = time.perf_counter() - start
     stats = inpaint.stats
+    hole_pixels = propagation.stats.hole_pixels if propagation else stats.masked_pixels
     return RestoreSummary(
         input=str(config.input), output=str(config.output), method=inpaint_options.method,
         frames=result.frames_written, masked_frames=stats.masked_frames,
-        masked_fraction=stats.masked_pixels / max(stats.total_pixels, 1), seconds=seconds,
+        masked_fraction=hole_pixels / max(stats.total_pixels, 1), seconds=seconds,
+        propagated_fraction=propagation.stats.fraction if propagation else 0.0,
         fps=result.frames_written / max(seconds, 1e-9), bad_packets=source.bad_packets,
         detected=detector.summary() if detector is not None else {}, warnings=result.warnings,
     )

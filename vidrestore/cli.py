@@ -114,7 +114,7 @@ def fix(
 @app.command("eval")
 def evaluate_command(
     clean: Path = typer.Argument(..., help="A clean (undamaged) video or frame folder."),
-    methods: str = typer.Option("telea,ns", "--methods", help="Comma list of methods to compare (gan, telea, ns)."),
+    methods: str = typer.Option("telea,ns", "--methods", help="Comma list of methods: gan, telea, ns; add +temporal (e.g. gan+temporal) for flow propagation first."),
     kinds: str = typer.Option("logo,blob,scratch,blotch", "--kinds", help="Comma list of synthetic damage kinds."),
     frames: int = typer.Option(48, "--frames", help="Evaluate on the first N frames."),
     start: int = typer.Option(0, "--start", help="Skip the first N frames (e.g. to use a held-out tail)."),

@@ -23,6 +23,8 @@ class FixConfig:
     inpaint: InpaintOptions = field(default_factory=InpaintOptions)
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     detect_sensitivity: dict[str, float] = field(default_factory=dict)
+    temporal: bool | None = None  # None: on for video input, off for frame folders
+    window: int = 3
     overwrite: bool = False
     batch_frames: int = 8
     strict: bool = False
@@ -41,6 +43,8 @@ class FixConfig:
             raise OptionError("--dilate must be 0 or more")
         if not 0 <= self.encode.crf <= 63:
             raise OptionError("--crf must be between 0 and 63")
+        if self.window < 1:
+            raise OptionError("--window must be at least 1")
         if self.batch_frames < 1:
             raise OptionError("--batch-frames must be at least 1")
         if self.encode.fps is not None and self.encode.fps <= 0:

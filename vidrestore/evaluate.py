@@ -33,6 +33,7 @@ class EvalOptions:
     seed: int = 0
     weights: str | None = None
     dilate: int = 3  # what `fix` uses by default, so the figures describe what users get
+    window: int = 3  # temporal window for methods written "NAME+temporal"
 
 
 def load_clip(path: Path, start: int, count: int) -> np.ndarray:
@@ -73,8 +74,9 @@ def evaluate(clean: Path, options: EvalOptions, json_out: Path | None = None) ->
             for method in options.methods:
                 out_dir = work / f"{kind}-{method}"
                 started = time.perf_counter()
-                restore(clip_dir, out_dir, mask=mask_dir, method=method, weights=options.weights,
-                        dilate=options.dilate)
+                base, _, flag = method.partition("+")
+                restore(clip_dir, out_dir, mask=mask_dir, method=base, weights=options.weights,
+                        dilate=options.dilate, temporal=flag == "temporal", window=options.window)
                 seconds = time.perf_counter() - started
                 output = np.stack([read_image(p) for p in list_images(out_dir)])
                 row: dict[str, object] = {"kind": kind, "method": method, "frames": t,

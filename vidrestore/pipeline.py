@@ -84,10 +84,11 @@ class InpaintHoles:
             if holed.size:
                 filled = self.inpainter.inpaint(batch.frames[holed], masks[holed])
                 batch.frames[holed] = composite(batch.frames[holed], filled, masks[holed])
-            batch.extras["untouched"] = ~np.isin(np.arange(len(batch)), holed)
+            touched = np.isin(np.arange(len(batch)), holed) | batch.extras.get("touched", False)
+            batch.extras["untouched"] = ~touched
             s = self.stats
             s.frames += len(batch)
-            s.masked_frames += int(holed.size)
+            s.masked_frames += int(touched.sum())
             s.masked_pixels += int(masks.sum())
             s.total_pixels += masks.size
             yield batch
