@@ -135,6 +135,10 @@ def run_fix(config: FixConfig) -> RestoreSummary:
             stages.append(propagation)
         inpaint = InpaintHoles(create_inpainter(inpaint_options))
         stages.append(inpaint)
+        if propagation is not None:
+            from vidrestore.temporal.steady import SteadyFill
+
+            stages.append(SteadyFill())
         sink = make_sink(config.output, info, config.encode)
     except BaseException:
         source.close()

@@ -72,6 +72,8 @@ def fix(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps (GAN only)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="GAN crops per batch (default: from free memory)."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, fp16 or bf16 (half precision on CUDA only)."),
+    temporal: Optional[bool] = typer.Option(None, "--temporal/--no-temporal", help="Fill holes with real pixels from neighbouring frames along optical flow first (default: on for video input, off for frame folders)."),
+    window: int = typer.Option(3, "--window", help="Neighbouring frames on each side used by --temporal (memory grows with it, not with video length)."),
     dilate: int = typer.Option(3, "--dilate", help="Grow masks by N pixels (masks are usually drawn tight)."),
     mask_threshold: int = typer.Option(128, "--mask-threshold", help="Mask pixels >= this grey level are damaged."),
     mask_resize: bool = typer.Option(False, "--mask-resize", help="Resize masks of another size (nearest neighbour) instead of failing."),
@@ -102,6 +104,7 @@ def fix(
         masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
         inpaint=InpaintOptions(method=method, weights=weights, device=device, batch_size=batch_size, precision=precision),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps),
+        temporal=temporal, window=window,
         overwrite=overwrite, batch_frames=batch_frames, strict=strict, progress=not quiet,
     )
     summary = guarded(debug, lambda: run_fix(config))

@@ -46,6 +46,7 @@ class _Slot:
     known: np.ndarray  # full-res "safe to sample" map: not in the hole, 1 px away from it
     repaired: np.ndarray | None = None  # output once processed; later frames borrow from it
     repaired_known: np.ndarray | None = None  # where ``repaired`` holds real (propagated) pixels
+    flow_prev: tuple[np.ndarray, np.ndarray] | None = None  # (flow, valid) to the previous frame
 
 
 @dataclass
@@ -107,6 +108,10 @@ class TemporalPropagation:
         size = (max(8, round(w * scale)), max(8, round(h * scale)))
         grey = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
         small_hole = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+        if small_hole.any():
+            # Hide the damage from the flow: a moving blotch or box would otherwise drag the flow
+            # of the pixels around it along with it, well outside the hole.
+            grey = cv2.inpaint(grey, small_hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
         small_hole = cv2.dilate(small_hole.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
         known = ~cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         return _Slot(index, pts, frame.copy(), mask.copy(), self._shot, grey, small_hole, known)
@@ -131,6 +136,8 @@ class TemporalPropagation:
                 break
             self._borrow(target, buffer[p], out, remaining)
         self.stats.propagated_pixels += total - int(remaining.sum())
+        if remaining.any() and position > 0 and buffer[position - 1].shot == target.shot:
+            target.flow_prev = self._flow(target, buffer[position - 1])
         # Recurrence: later frames borrow from this output, so background revealed at any earlier
         # time keeps flowing forward, far beyond the window (pixels filled here count as known).
         target.repaired = out
@@ -139,18 +146,9 @@ class TemporalPropagation:
 
     def _borrow(self, target: _Slot, source: _Slot, out: np.ndarray, remaining: np.ndarray) -> None:
         """Copy into ``out`` every remaining hole pixel of ``target`` that ``source`` shows reliably."""
-        flow, valid = self._flow(target, source)
         h, w = remaining.shape
-        sh, sw = flow.shape[:2]
         ys, xs = np.nonzero(remaining)
-        # flow and validity at full-resolution hole pixels, sampled from the small grid
-        fx = (xs + 0.5) * (sw / w) - 0.5
-        fy = (ys + 0.5) * (sh / h) - 0.5
-        sampled = sample_points(flow, fx, fy)
-        ok = valid[np.clip(np.round(fy).astype(int), 0, sh - 1), np.clip(np.round(fx).astype(int), 0, sw - 1)]
-        tx = xs + sampled[:, 0] * (w / sw)
-        ty = ys + sampled[:, 1] * (h / sh)
-        ok &= (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
+        tx, ty, ok = follow_flow(*self._flow(target, source), xs, ys, (h, w))
         image, known = (source.repaired, source.repaired_known) if source.repaired is not None else (
             source.frame, source.known)
         ok &= known[np.clip(np.round(ty).astype(int), 0, h - 1), np.clip(np.round(tx).astype(int), 0, w - 1)]
@@ -179,6 +177,26 @@ class TemporalPropagation:
             del self._flows[key]
 
 
+def follow_flow(
+    flow: np.ndarray, valid: np.ndarray, xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where full-resolution pixels (xs, ys) land along a small-scale flow, and whether reliably.
+
+    Returns target x, target y (float, full resolution) and a bool per pixel: the flow passed the
+    forward-backward check there and the target is inside the frame.
+    """
+    h, w = shape
+    sh, sw = flow.shape[:2]
+    fx = (xs + 0.5) * (sw / w) - 0.5
+    fy = (ys + 0.5) * (sh / h) - 0.5
+    sampled = sample_points(flow, fx, fy)
+    ok = valid[np.clip(np.round(fy).astype(int), 0, sh - 1), np.clip(np.round(fx).astype(int), 0, sw - 1)]
+    tx = xs + sampled[:, 0] * (w / sw)
+    ty = ys + sampled[:, 1] * (h / sh)
+    ok &= (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
+    return tx, ty, ok
+
+
 def sample_points(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Bilinear samples of ``image`` at float positions (x, y) -> (N, C), borders repeated.
 
@@ -199,5 +217,6 @@ def _batch(items: list[tuple[_Slot, np.ndarray, np.ndarray]], time_base: Fractio
     return FrameBatch(
         indices=[s.index for s, _, _ in items], pts=[s.pts for s, _, _ in items], time_base=time_base,
         frames=np.stack([f for _, f, _ in items]), masks=np.stack([m for _, _, m in items]),
-        extras={"touched": np.array([bool(s.mask.any()) for s, _, _ in items])},
+        extras={"touched": np.array([bool(s.mask.any()) for s, _, _ in items]),
+                "flow_prev": [s.flow_prev for s, _, _ in items]},
     )

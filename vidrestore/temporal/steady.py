@@ -1,0 +1,49 @@
+"""Keep hallucinated fill steady: blend each frame's inpainted pixels with the previous repaired
+frame warped along the flow, so what no frame shows does not flicker from one frame to the next.
+
+Runs after the inpainter. Only pixels still in the mask after propagation (what the inpainter
+invented) are touched, and only where the flow to the previous frame passed its check; nothing
+is carried across a scene cut (the propagation stage gives no flow there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from vidrestore.frames import FrameBatch
+from vidrestore.temporal.propagate import follow_flow, sample_points
+
+
+class SteadyFill:
+    """Pipeline stage: ``out_t = (1 - a) * fill_t + a * warp(out_{t-1})`` inside the remaining holes."""
+
+    def __init__(self, strength: float = 0.5) -> None:
+        self.strength = strength
+        self._previous: np.ndarray | None = None
+        self._previous_index = -2
+
+    def run(self, batches: Iterator[FrameBatch]) -> Iterator[FrameBatch]:
+        for batch in batches:
+            flows = batch.extras.get("flow_prev") or [None] * len(batch)
+            masks = batch.ensure_masks()
+            for i, index in enumerate(batch.indices):
+                flow = flows[i]
+                if flow is not None and self._previous is not None and self._previous_index == index - 1:
+                    self._blend(batch.frames[i], masks[i], flow, self._previous)
+                self._previous, self._previous_index = batch.frames[i].copy(), index
+            yield batch
+
+    def _blend(self, frame: np.ndarray, hole: np.ndarray, flow: tuple[np.ndarray, np.ndarray],
+               previous: np.ndarray) -> None:
+        ys, xs = np.nonzero(hole)
+        if ys.size == 0:
+            return
+        tx, ty, ok = follow_flow(flow[0], flow[1], xs, ys, hole.shape)
+        if not ok.any():
+            return
+        carried = sample_points(previous, tx[ok], ty[ok]).astype(np.float32)
+        current = frame[ys[ok], xs[ok]].astype(np.float32)
+        mixed = (1 - self.strength) * current + self.strength * carried
+        frame[ys[ok], xs[ok]] = np.clip(np.round(mixed), 0, 255).astype(np.uint8)
