@@ -28,7 +28,9 @@ DEFAULT_CLIP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / 
 CHILD = """
 import resource, sys, time, vidrestore
 t = time.perf_counter()
-s = vidrestore.restore(sys.argv[1], sys.argv[2], mask=sys.argv[3], method=sys.argv[4], preset=sys.argv[5])
+base, _, flag = sys.argv[4].partition("+")
+s = vidrestore.restore(sys.argv[1], sys.argv[2], mask=sys.argv[3], method=base, preset=sys.argv[5],
+                       temporal=flag == "temporal")
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, s.frames, time.perf_counter() - t)
 """
 
@@ -60,8 +62,11 @@ def loop_clip(source: Path, target: Path, times: int) -> int:
 
 
 def timed_fix(clip: Path, mask: Path, method: str, out: Path, preset: str) -> tuple[float, int]:
+    """Seconds and frames of one `fix` run; ``method`` may end in ``+temporal``."""
+    base, _, flag = method.partition("+")
     start = time.perf_counter()
-    summary = restore(clip, out, mask=mask, method=method, preset=preset, overwrite=True)
+    summary = restore(clip, out, mask=mask, method=base, preset=preset, overwrite=True,
+                      temporal=flag == "temporal")
     return time.perf_counter() - start, summary.frames
 
 
@@ -75,9 +80,11 @@ def peak_rss(clip: Path, mask: Path, method: str, out: Path, preset: str) -> tup
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
-    parser.add_argument("--methods", default="telea,gan")
+    parser.add_argument("--methods", default="telea,telea+temporal,gan,gan+temporal",
+                        help="comma list; NAME+temporal runs flow propagation first")
     parser.add_argument("--preset", default="medium", help="x264 preset for the speed table")
     parser.add_argument("--long-factor", type=int, default=10)
+    parser.add_argument("--memory-method", default="gan+temporal", help="method of the short/long RSS pair")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     methods = [m for m in args.methods.split(",") if m]
@@ -90,17 +97,18 @@ def main() -> None:
         empty = t / "empty.png"
         cv2.imwrite(str(empty), np.zeros((h, w), np.uint8))
         rows = []
-        seconds, frames = timed_fix(args.clip, empty, "telea", t / "ref.mp4", args.preset)
+        seconds, frames = timed_fix(args.clip, empty, "telea", t / "ref.mp4", args.preset)  # no temporal stage
         ref_fps = frames / seconds
         rows.append(("codec only (empty mask)", ref_fps, 1.0))
         for method in methods:
             try:
-                create_inpainter(InpaintOptions(method=method))
+                create_inpainter(InpaintOptions(method=method.partition("+")[0]))
             except Exception as exc:  # noqa: BLE001 - e.g. no GAN weights installed yet
                 print(f"skipping {method}: {exc}")
                 continue
             seconds, frames = timed_fix(args.clip, t / "logo.png", method, t / f"{method}.mp4", args.preset)
-            rows.append((f"fix --method {method}, 2% logo mask", frames / seconds, frames / seconds / ref_fps))
+            label = method.replace("+temporal", " --temporal") if "+" in method else f"{method} --no-temporal"
+            rows.append((f"fix --method {label}, 2% logo mask", frames / seconds, frames / seconds / ref_fps))
         print(f"\nThroughput at {w}x{h}, x264 preset {args.preset}, {frames} frames")
         print("| run | fps | ratio to codec only |\n|---|---|---|")
         for name, fps, ratio in rows:
@@ -109,7 +117,7 @@ def main() -> None:
 
         long_clip = t / "long.mp4"
         long_frames = loop_clip(args.clip, long_clip, args.long_factor)
-        method = methods[0]
+        method = args.memory_method
         short_mb, short_n = peak_rss(args.clip, t / "logo.png", method, t / "s.mp4", "veryfast")
         long_mb, long_n = peak_rss(long_clip, t / "logo.png", method, t / "l.mp4", "veryfast")
         print(f"\nPeak RSS of `fix --method {method}` (x264 veryfast), short vs {args.long_factor}x longer input")

@@ -47,3 +47,32 @@ def test_errors_are_one_line_without_traceback(clip: Path, tmp_path: Path) -> No
 def test_debug_shows_traceback(tmp_path: Path) -> None:
     result = run("fix", str(tmp_path / "missing.mp4"), "--mask", "x.png", "-o", str(tmp_path / "o.mp4"), "--debug")
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_interrupt_leaves_no_output(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from clips import box_mask, make_clip, write_mask
+
+    clip = tmp_path / "long.mp4"
+    make_clip(clip, frames=150, width=320, height=240, audio=True)
+    mask = tmp_path / "m.png"
+    write_mask(mask, box_mask(320, 240, (100, 80, 220, 160)))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        out = tmp_path / "out.mp4"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vidrestore", "fix", str(clip), "--mask", str(mask), "-o", str(out),
+             "--method", "ns", "--preset", "slower", "--batch-frames", "2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(".partial-" in p.name for p in tmp_path.iterdir()):
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "Traceback" not in err
+        assert not out.exists()
+        assert not [p.name for p in tmp_path.iterdir() if ".partial-" in p.name]
