@@ -40,8 +40,8 @@ def main(source: Path) -> None:
     logo_mask = alpha > 0.02
     dirt = make_masks("blob", n, h, w, np.random.default_rng(7))
     cv2.imwrite(str(HERE / "masks" / "logo.png"), logo_mask.astype(np.uint8) * 255)
-    with av.open(str(source)) as inp, av.open(str(HERE / "demo.mp4"), "w") as out:
-        vin, ain = inp.streams.video[0], inp.streams.audio[0]
+    with av.open(str(source)) as inp, av.open(str(source)) as audio_in, av.open(str(HERE / "demo.mp4"), "w") as out:
+        vin, ain = inp.streams.video[0], audio_in.streams.audio[0]
         v = out.add_stream("libx264", rate=vin.average_rate)
         v.width, v.height, v.pix_fmt = w, h, "yuv420p"
         v.time_base = v.codec_context.time_base = vin.time_base
@@ -58,7 +58,7 @@ def main(source: Path) -> None:
             out.mux(v.encode(vf))
             cv2.imwrite(str(HERE / "masks" / "frames" / f"{i:04d}.png"), (logo_mask | dirt[i]).astype(np.uint8) * 255)
         out.mux(v.encode())
-        for packet in inp.demux(ain):
+        for packet in audio_in.demux(ain):
             if packet.dts is None or packet.pts * packet.time_base >= SECONDS:
                 continue
             packet.stream = a

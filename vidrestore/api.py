@@ -15,7 +15,7 @@ from vidrestore.config import FixConfig
 from vidrestore.errors import InputError, OutputError
 from vidrestore.inpaint.registry import InpaintOptions, create_inpainter
 from vidrestore.io.atomic import check_output
-from vidrestore.io.decode import open_source
+from vidrestore.io.decode import FrameSource, open_source
 from vidrestore.io.encode import EncodeOptions, FolderSink, FrameSink, VideoSink
 from vidrestore.io.masks import MaskOptions, MaskReader
 from vidrestore.io.paths import is_video_path
@@ -77,6 +77,8 @@ def restore(
     temporal: bool | None = None,
     window: int = 3,
     batch_frames: int = 8,
+    segments: int = 1,
+    workers: int | None = None,
     overwrite: bool = False,
     strict: bool = False,
     progress: bool = False,
@@ -91,7 +93,7 @@ def restore(
         inpaint=InpaintOptions(method=method, weights=weights, device=device, batch_size=batch_size,
                                precision=precision),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps),
-        temporal=temporal, window=window, overwrite=overwrite, batch_frames=batch_frames, strict=strict, progress=progress,
+        temporal=temporal, window=window, overwrite=overwrite, batch_frames=batch_frames, segments=segments, workers=workers, strict=strict, progress=progress,
     )
     return run_fix(config)
 
@@ -112,6 +114,35 @@ def run_fix(config: FixConfig) -> RestoreSummary:
     if not config.input.exists():
         raise InputError(f"input not found: {config.input}")
     check_output(config.output, [config.input, config.mask], config.overwrite)
+    if config.segments > 1 and config.input.is_file():
+        from vidrestore.segments import restore_in_segments
+
+        return restore_in_segments(config)
+    job = prepare_job(config)
+    try:
+        sink = make_sink(config.output, job.source.info, config.encode)
+    except BaseException:
+        job.source.close()
+        raise
+    return run_job(job, sink, config)
+
+
+@dataclass
+class Job:
+    """A decoded source with the stages that repair it; run with ``run_job``."""
+
+    source: FrameSource
+    stages: list[Stage]
+    inpaint: InpaintHoles
+    method: str
+    propagation: object | None = None
+    detector: object | None = None
+    start: int = 0
+    stop: int | None = None
+
+
+def prepare_job(config: FixConfig, start: int = 0, stop: int | None = None) -> Job:
+    """Open the input and build the stage chain (masks, detection, propagation, inpainting, steadying)."""
     inpaint_options = resolve_method(config.inpaint)
     source = open_source(config.input, fps=config.encode.fps, strict=config.strict)
     try:
@@ -119,7 +150,7 @@ def run_fix(config: FixConfig) -> RestoreSummary:
         stages: list[Stage] = []
         if config.mask is not None:
             reader = MaskReader(config.mask, info.width, info.height, info.frame_count, config.masks)
-            stages.append(AttachMasks(reader.masks()))
+            stages.append(AttachMasks(reader.masks(start)))
         detector = None
         if config.detect:
             from vidrestore.detect.stage import DamageDetector, DetectOptions
@@ -139,26 +170,33 @@ def run_fix(config: FixConfig) -> RestoreSummary:
             from vidrestore.temporal.steady import SteadyFill
 
             stages.append(SteadyFill())
-        sink = make_sink(config.output, info, config.encode)
     except BaseException:
         source.close()
         raise
-    bar = tqdm(total=info.frame_count, unit="frame", desc="fix", dynamic_ncols=True,
+    return Job(source, stages, inpaint, inpaint_options.method, propagation, detector, start, stop)
+
+
+def run_job(job: Job, sink: FrameSink, config: FixConfig) -> RestoreSummary:
+    """Run a prepared job into ``sink`` with a progress bar; returns the summary."""
+    info = job.source.info
+    total = (job.stop if job.stop is not None else info.frame_count) - job.start
+    bar = tqdm(total=total, unit="frame", desc="fix", dynamic_ncols=True,
                disable=not (config.progress and sys.stderr.isatty()))
-    start = time.perf_counter()
+    started = time.perf_counter()
     with bar:
-        result = run_pipeline(source, stages, sink, batch_size=config.batch_frames,
-                              on_batch=lambda b: bar.update(len(b)))
-    seconds = time.perf_counter() - start
-    stats = inpaint.stats
+        result = run_pipeline(job.source, job.stages, sink, batch_size=config.batch_frames,
+                              on_batch=lambda b: bar.update(len(b)), start=job.start, stop=job.stop)
+    seconds = time.perf_counter() - started
+    stats = job.inpaint.stats
+    propagation = job.propagation
     hole_pixels = propagation.stats.hole_pixels if propagation else stats.masked_pixels
     return RestoreSummary(
-        input=str(config.input), output=str(config.output), method=inpaint_options.method,
+        input=str(config.input), output=str(config.output), method=job.method,
         frames=result.frames_written, masked_frames=stats.masked_frames,
         masked_fraction=hole_pixels / max(stats.total_pixels, 1), seconds=seconds,
         propagated_fraction=propagation.stats.fraction if propagation else 0.0,
-        fps=result.frames_written / max(seconds, 1e-9), bad_packets=source.bad_packets,
-        detected=detector.summary() if detector is not None else {}, warnings=result.warnings,
+        fps=result.frames_written / max(seconds, 1e-9), bad_packets=job.source.bad_packets,
+        detected=job.detector.summary() if job.detector is not None else {}, warnings=result.warnings,
     )
 
 

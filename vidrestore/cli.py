@@ -85,6 +85,8 @@ def fix(
     pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format (default yuv420p, yuv444p for odd sizes)."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate when the input is a frame folder (default 25)."),
     batch_frames: int = typer.Option(8, "--batch-frames", help="Frames per pipeline batch."),
+    segments: int = typer.Option(1, "--segments", help="Split a long video into N keyframe-aligned parts repaired in parallel, then joined (same frames, timestamps and audio as one pass)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Processes for --segments (default: one per segment, at most the CPU count)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first corrupt packet instead of skipping it."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
@@ -105,7 +107,7 @@ def fix(
         masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
         inpaint=InpaintOptions(method=method, weights=weights, device=device, batch_size=batch_size, precision=precision),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps),
-        temporal=temporal, window=window,
+        temporal=temporal, window=window, segments=segments, workers=workers,
         overwrite=overwrite, batch_frames=batch_frames, strict=strict, progress=not quiet,
     )
     summary = guarded(debug, lambda: run_fix(config))

@@ -25,6 +25,8 @@ class FixConfig:
     detect_sensitivity: dict[str, float] = field(default_factory=dict)
     temporal: bool | None = None  # None: on for video input, off for frame folders
     window: int = 3
+    segments: int = 1  # split one long video into this many parts processed in parallel
+    workers: int | None = None  # processes for segments (default: one per segment, at most CPU count)
     overwrite: bool = False
     batch_frames: int = 8
     strict: bool = False
@@ -45,6 +47,10 @@ class FixConfig:
             raise OptionError("--crf must be between 0 and 63")
         if self.window < 1:
             raise OptionError("--window must be at least 1")
+        if self.segments < 1:
+            raise OptionError("--segments must be at least 1")
+        if self.workers is not None and self.workers < 1:
+            raise OptionError("--workers must be at least 1")
         if self.batch_frames < 1:
             raise OptionError("--batch-frames must be at least 1")
         if self.encode.fps is not None and self.encode.fps <= 0:

@@ -76,6 +76,7 @@ class InpaintHoles:
     def __init__(self, inpainter: Inpainter) -> None:
         self.inpainter = inpainter
         self.stats = InpaintStats()
+        self.count_range: tuple[int, int] | None = None  # segments count only the frames they write
 
     def run(self, batches: Iterator[FrameBatch]) -> Iterator[FrameBatch]:
         for batch in batches:
@@ -86,11 +87,14 @@ class InpaintHoles:
                 batch.frames[holed] = composite(batch.frames[holed], filled, masks[holed])
             touched = np.isin(np.arange(len(batch)), holed) | batch.extras.get("touched", False)
             batch.extras["untouched"] = ~touched
+            counted = np.ones(len(batch), bool)
+            if self.count_range is not None:
+                counted = np.array([self.count_range[0] <= i < self.count_range[1] for i in batch.indices])
             s = self.stats
-            s.frames += len(batch)
-            s.masked_frames += int(touched.sum())
-            s.masked_pixels += int(masks.sum())
-            s.total_pixels += masks.size
+            s.frames += int(counted.sum())
+            s.masked_frames += int((touched & counted).sum())
+            s.masked_pixels += int(masks[counted].sum())
+            s.total_pixels += int(masks[0].size * counted.sum())
             yield batch
 
 
@@ -106,9 +110,12 @@ def run_pipeline(
     sink: FrameSink,
     batch_size: int = 8,
     on_batch: Callable[[FrameBatch], None] | None = None,
+    start: int = 0,
+    stop: int | None = None,
 ) -> PipelineResult:
-    """Drive frames from ``source`` through ``stages`` into ``sink``; the sink is aborted on any failure."""
-    decoded = BackgroundIterator(batch_frames(source.frames(), batch_size, source.info.time_base), maxsize=2)
+    """Drive frames ``start..stop`` of ``source`` through ``stages`` into ``sink``; the sink is aborted on any failure."""
+    frames = source.frames(start, stop) if (start or stop is not None) else source.frames()
+    decoded = BackgroundIterator(batch_frames(frames, batch_size, source.info.time_base), maxsize=2)
     writer: BackgroundConsumer[FrameBatch] = BackgroundConsumer(lambda b: _write_batch(sink, b), maxsize=2)
     try:
         batches: Iterator[FrameBatch] = iter(decoded)

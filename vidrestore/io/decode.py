@@ -52,7 +52,7 @@ class FrameSource(Protocol):
     info: VideoInfo
     bad_packets: int
 
-    def frames(self) -> Iterator[DecodedFrame]: ...
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[DecodedFrame]: ...
 
     def close(self) -> None: ...
 
@@ -80,6 +80,7 @@ class VideoFileSource:
             raise InputError(f"{path} has no video stream")
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
+        self._table: tuple[list[int], list[int]] | None = None
         self.info = self._probe()
 
     def _probe(self) -> VideoInfo:
@@ -114,12 +115,16 @@ class VideoFileSource:
                     errors += 1
         raise InputError(f"{self.path}: the video stream has no decodable frames (corrupt or truncated file)")
 
-    def frames(self) -> Iterator[DecodedFrame]:
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[DecodedFrame]:
+        """Frames ``start <= index < stop`` in presentation order; a later start seeks to a keyframe."""
+        if start > 0:
+            yield from self._frames_from(start, stop)
+            return
         index = 0
         last_pts: int | None = None
         step = _pts_step(self.info)
         demux = self.container.demux(self.stream)
-        while True:
+        while stop is None or index < stop:
             try:
                 packet = next(demux)
             except StopIteration:
@@ -130,6 +135,8 @@ class VideoFileSource:
                 self.bad_packets += 1
                 break
             for frame in self._decode_packet(packet, index):
+                if stop is not None and index >= stop:
+                    break
                 pts = frame.pts if frame.pts is not None else (None if last_pts is None else last_pts + step)
                 if pts is None and index == 0:
                     pts = 0
@@ -138,6 +145,33 @@ class VideoFileSource:
                 index += 1
         if index == 0:
             raise InputError(f"{self.path}: no frame could be decoded (corrupt or truncated file)")
+
+    def frame_table(self) -> tuple[list[int], list[int]]:
+        """Every frame's pts in presentation order, and the indices of keyframes (demux only, cached)."""
+        if self._table is None:
+            entries: list[tuple[int, bool]] = []
+            with _open_container(self.path) as c:
+                for packet in c.demux(c.streams.video[0]):
+                    if packet.size and packet.pts is not None:
+                        entries.append((packet.pts, packet.is_keyframe))
+            entries.sort()
+            self._table = ([p for p, _ in entries], [i for i, (_, key) in enumerate(entries) if key])
+        return self._table
+
+    def _frames_from(self, start: int, stop: int | None) -> Iterator[DecodedFrame]:
+        pts_list, _ = self.frame_table()
+        if start >= len(pts_list):
+            return
+        position = {p: i for i, p in enumerate(pts_list)}
+        self.container.seek(pts_list[start], stream=self.stream, backward=True, any_frame=False)
+        for packet in self.container.demux(self.stream):
+            for frame in self._decode_packet(packet, start):
+                index = position.get(frame.pts) if frame.pts is not None else None
+                if index is None or index < start:
+                    continue
+                if stop is not None and index >= stop:
+                    return
+                yield DecodedFrame(index, frame.pts, frame_to_rgb(frame, self.info.colour))
 
     def _decode_packet(self, packet: av.Packet, index: int) -> list[av.VideoFrame]:
         try:
@@ -169,8 +203,9 @@ class FolderSource:
             frame_names=tuple(f.name for f in self.files), start_pts=0,
         )
 
-    def frames(self) -> Iterator[DecodedFrame]:
-        for index, file in enumerate(self.files):
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[DecodedFrame]:
+        for index in range(start, len(self.files) if stop is None else min(stop, len(self.files))):
+            file = self.files[index]
             image = read_image(file)
             if image.shape[:2] != (self.info.height, self.info.width):
                 raise InputError(

@@ -69,7 +69,7 @@ class _ExtraStreams:
 class VideoSink:
     """Encodes RGB frames into a video file, muxing the source's other streams in time order."""
 
-    def __init__(self, output: Path, info: VideoInfo, options: EncodeOptions) -> None:
+    def __init__(self, output: Path, info: VideoInfo, options: EncodeOptions, copy_streams: bool = True) -> None:
         self.output = output
         self.info = info
         self.frames_written = 0
@@ -85,7 +85,7 @@ class VideoSink:
         try:
             self.time_base = info.time_base if info.kind == "video" else 1 / self._rate(options)
             self.stream = self._add_video_stream(options)
-            self.extras = self._add_extra_streams() if info.kind == "video" else None
+            self.extras = self._add_extra_streams() if info.kind == "video" and copy_streams else None
         except BaseException:
             self.abort()
             raise

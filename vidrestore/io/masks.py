@@ -57,17 +57,19 @@ class MaskReader:
         if self.kind == "static":
             self.static = self._dilate(self.static)
 
-    def masks(self) -> Iterator[np.ndarray]:
-        """One mask per frame, forever for a static mask, else exactly as many as the source holds."""
+    def masks(self, start: int = 0) -> Iterator[np.ndarray]:
+        """One mask per frame from frame ``start``: forever for a static mask, else to the source's end."""
         if self.kind == "static":
             while True:
                 yield self.static
         elif self.kind == "folder":
-            for file in self.files:
+            for file in self.files[start:]:
                 yield self._dilate(self._prepare(_read_gray(file), file.name))
         else:
             with av.open(str(self.path)) as c:
                 for i, frame in enumerate(c.decode(video=0)):
+                    if i < start:
+                        continue
                     yield self._dilate(self._prepare(frame.to_ndarray(format="gray"), f"frame {i} of {self.path.name}"))
 
     def _check_mask_video(self) -> None:
