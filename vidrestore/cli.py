@@ -146,6 +146,56 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _run_train(values: dict) -> None:
+    """`vidrestore train`: build a TrainConfig from a JSON config (optional) and the flags given."""
+    debug = values.pop("debug")
+    config_file = values.pop("config")
+    from vidrestore.train.config import TrainConfig, load_train_config
+
+    given = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items()
+             if v is not None and v != _TRAIN_DEFAULTS.get(k)}
+
+    def go() -> Path:
+        config = load_train_config(config_file, **given) if config_file else TrainConfig.from_dict(given)
+        if not config.data:
+            from vidrestore.errors import OptionError
+
+            raise OptionError("no training data: pass --data PATH (images, videos or frame folders), repeatable")
+        from vidrestore.train import train
+
+        return train(config)
+
+    exported = guarded(debug, go)
+    typer.echo(f"exported generator: {exported}")
+
+
+def _register_train() -> None:
+    import inspect as _inspect
+
+    from vidrestore.cli_options import command_from_dataclass
+    from vidrestore.train.config import TrainConfig
+
+    global _TRAIN_DEFAULTS
+    _TRAIN_DEFAULTS = {f.name: f.default for f in __import__("dataclasses").fields(TrainConfig)}
+    extra = [
+        _inspect.Parameter("config", _inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
+                           default=typer.Option(None, "--config", help="JSON file of training options; flags override it.")),
+        _inspect.Parameter("debug", _inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                           default=typer.Option(False, "--debug", help="Show full tracebacks.")),
+    ]
+    command = command_from_dataclass(TrainConfig, _run_train, extra)
+    command.__doc__ = (
+        "Train the inpainting generator and its discriminators; export safetensors + model card.\n\n"
+        "Example: vidrestore train --data frames/ --data clips/ --model small --steps 20000 --run-dir runs/small\n\n"
+        "Multi-GPU: torchrun --nproc_per_node=4 -m vidrestore train --data ... (same flags)."
+    )
+    app.command("train")(command)
+
+
+_TRAIN_DEFAULTS: dict = {}
+_register_train()
+
+
 def main() -> None:
     """Console-script entry point."""
     signal.signal(signal.SIGTERM, _terminate)
