@@ -1,0 +1,132 @@
+"""Training losses: hand-checked values, the temporal term, optional perceptual loss from local weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from vidrestore.errors import OptionError
+from vidrestore.temporal.flow import consistent_flow_mask, optical_flow, warp
+from vidrestore.train import TrainConfig
+from vidrestore.train import losses as L
+
+
+def _hole(n: int = 2, h: int = 16, w: int = 16) -> torch.Tensor:
+    m = torch.zeros(n, 1, h, w)
+    m[:, :, 4:10, 5:12] = 1
+    return m
+
+
+def test_reconstruction_weights_hole_and_valid_regions_separately():
+    target = torch.zeros(1, 3, 16, 16)
+    mask = _hole(1)
+    pred = target + 0.5 * mask  # wrong only inside the hole
+    assert L.reconstruction_loss(pred, target, mask, 6.0, 1.0).item() == pytest.approx(3.0)
+    assert L.reconstruction_loss(pred, target, mask, 0.0, 1.0).item() == 0.0
+    assert L.reconstruction_loss(target + 0.1, target, mask, 0.0, 2.0).item() == pytest.approx(0.2)
+
+
+def test_local_consistency_sees_seams_at_the_hole_border():
+    target = torch.rand(2, 3, 16, 16)
+    mask = _hole()
+    assert L.local_consistency_loss(target, target, mask, band=2).item() == 0.0
+    seam = L.composite(target, target + 0.3, mask)  # a constant offset in the hole: only edges differ
+    assert L.local_consistency_loss(seam, target, mask, band=2).item() > 0.0
+    assert torch.equal(L.hole_neighbourhood(mask, 0), mask)
+    assert L.hole_neighbourhood(mask, 1).sum() > mask.sum()
+
+
+def test_adversarial_losses_hand_values():
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-2.0, 0.5])
+    assert L.discriminator_loss(real, fake, "hinge").item() == pytest.approx(0.5 + 0.75)
+    assert L.generator_adversarial_loss(fake, "hinge").item() == pytest.approx(0.75)
+    sp = torch.nn.functional.softplus
+    expected = sp(-real).mean() + sp(fake).mean()
+    assert L.discriminator_loss(real, fake, "nonsat").item() == pytest.approx(expected.item())
+    assert L.generator_adversarial_loss(fake, "nonsat").item() == pytest.approx(sp(-fake).mean().item())
+    with pytest.raises(ValueError):
+        L.discriminator_loss(real, fake, "wgan")
+
+
+def test_warp_tensor_matches_numpy_warp_and_passes_gradients():
+    image = torch.rand(1, 3, 12, 20, requires_grad=True)
+    flow = torch.randn(1, 2, 12, 20) * 2
+    ours = L.warp_tensor(image, flow)
+    ref = warp(image.detach()[0].permute(1, 2, 0).numpy(), flow[0].permute(1, 2, 0).numpy())
+    assert np.allclose(ours.detach()[0].permute(1, 2, 0).numpy(), ref, atol=1e-4)
+    ours.sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+
+
+def _moving_pair() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    texture = (rng.random((40, 60, 3)) * 255).astype(np.uint8)
+    texture = np.ascontiguousarray(np.repeat(np.repeat(texture, 2, 0), 2, 1))[:48, :64]  # smooth-ish
+    return texture, np.roll(texture, 3, axis=1)  # frame t = frame t-1 moved 3 px right
+
+
+def test_temporal_loss_zero_for_consistent_output_positive_otherwise():
+    prev_np, cur_np = _moving_pair()
+    back = optical_flow(cur_np, prev_np)  # t -> t-1
+    valid = consistent_flow_mask(back, optical_flow(prev_np, cur_np))
+    assert valid.mean() > 0.7 and np.allclose(np.median(back[valid], axis=0), [-3, 0], atol=0.3)
+    prev = torch.from_numpy(prev_np).permute(2, 0, 1)[None].float() / 255
+    cur = torch.from_numpy(cur_np).permute(2, 0, 1)[None].float() / 255
+    exact = torch.zeros(1, 2, 48, 64)
+    exact[:, 0] = -3.0  # the true motion: out_t(x) = out_{t-1}(x - 3)
+    mask = torch.zeros(1, 1, 48, 64)
+    mask[..., 10:30, 20:40] = 1
+    ok = torch.ones(1, 1, 48, 64)
+    assert L.temporal_consistency_loss(cur, prev, exact, ok, mask).item() == pytest.approx(0.0, abs=1e-6)
+    flicker = cur + 0.2 * mask
+    assert L.temporal_consistency_loss(flicker, prev, exact, ok, mask).item() == pytest.approx(0.2, abs=1e-3)
+    # with the flow estimated on the clean frames, consistency still costs far less than flicker
+    est = torch.from_numpy(back).permute(2, 0, 1)[None]
+    v = torch.from_numpy(valid).float()[None, None]
+    consistent = L.temporal_consistency_loss(cur, prev, est, v, mask).item()
+    assert consistent < 0.02 < L.temporal_consistency_loss(flicker, prev, est, v, mask).item()
+    # occluded (invalid) pixels and pixels outside the hole never count
+    assert L.temporal_consistency_loss(flicker, prev, exact, torch.zeros_like(ok), mask).item() == 0.0
+
+
+def _random_vgg_features(path, convs: int = 13):
+    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+    state, index, cin = {}, 0, 3
+    for item in cfg:
+        if item == "M":
+            index += 1
+            continue
+        state[f"features.{index}.weight"] = torch.randn(item, cin, 3, 3) * 0.05
+        state[f"features.{index}.bias"] = torch.zeros(item)
+        cin, index = item, index + 2
+    save_file(state, str(path))
+    return path
+
+
+def test_perceptual_loss_from_user_weights_only(tmp_path):
+    loss = L.PerceptualLoss(_random_vgg_features(tmp_path / "vgg16.safetensors"))
+    x = torch.rand(2, 3, 32, 32)
+    assert loss(x, x).item() == 0.0
+    assert loss(x, torch.rand(2, 3, 32, 32)).item() > 0.0
+    assert not any(p.requires_grad for p in loss.parameters())
+    with pytest.raises(OptionError, match="cannot read perceptual weights"):
+        L.PerceptualLoss(tmp_path / "missing.safetensors")
+    save_file({"conv.weight": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(OptionError):
+        L.PerceptualLoss(tmp_path / "other.safetensors")
+
+
+def test_config_checks_loss_options():
+    with pytest.raises(OptionError, match="nothing is downloaded"):
+        TrainConfig(perceptual_weight=0.1)
+    with pytest.raises(OptionError, match="clip-length"):
+        TrainConfig(temporal_weight=1.0, clip_length=1)
+    with pytest.raises(OptionError, match="adv-loss"):
+        TrainConfig(adv_loss="wasserstein")
+    with pytest.raises(OptionError, match="unknown mask kind"):
+        TrainConfig(mask_mix="logo=1,smudge=2")
+    with pytest.raises(OptionError, match="lists of paths"):
+        TrainConfig(data="/some/folder")  # type: ignore[arg-type]
+    assert TrainConfig.from_dict(TrainConfig(data=("a",)).to_dict()) == TrainConfig(data=("a",))

@@ -1,0 +1,504 @@
+"""The training loop: GLCIC schedule (generator warm-up, discriminator warm-up, joint), one process or DDP.
+
+``train(config)`` runs until ``config.steps`` (or ``max_minutes``, or Ctrl-C), checkpointing
+along the way, and exports the generator with ``models.weights.save_generator``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from vidrestore.errors import OptionError
+from vidrestore.models.discriminator import (
+    GlobalDiscriminator,
+    LocalDiscriminator,
+    hole_patch_origins,
+    take_patches,
+)
+from vidrestore.models.generator import GENERATOR_VARIANTS, build_generator, count_parameters
+from vidrestore.models.weights import save_generator
+from vidrestore.train import losses
+from vidrestore.train.checkpoint import (
+    capture_rng,
+    load_checkpoint,
+    resolve_resume,
+    restore_rng,
+    save_checkpoint,
+)
+from vidrestore.train.config import TrainConfig, parse_kinds, parse_mask_mix
+from vidrestore.train.data import ClipDataset, ResumableSampler, check_stride, collate_clips, worker_init
+from vidrestore.train.distributed import (
+    DistContext,
+    any_rank,
+    barrier,
+    init_distributed,
+    mean_over_ranks,
+    shutdown,
+)
+from vidrestore.train.logs import TrainLogger, save_sample_grid
+from vidrestore.train.sources import scan_sources, split_items
+from vidrestore.train.validate import ValidationSet, baseline_table, build_validation_set, evaluate_generator
+
+
+def train(config: TrainConfig) -> Path:
+    """Train (or resume) a run described by ``config``; returns the exported generator weights."""
+    ctx = init_distributed(config.device)
+    try:
+        return Trainer(config, ctx).run()
+    finally:
+        shutdown(ctx)
+
+
+class Trainer:
+    """Holds models, optimisers, data and counters of one run; ``run`` is the loop."""
+
+    def __init__(self, config: TrainConfig, ctx: DistContext) -> None:
+        self.config, self.ctx = config, ctx
+        self.device = ctx.device
+        self.run_dir = Path(config.run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        if config.model not in GENERATOR_VARIANTS:
+            raise OptionError(
+                f"unknown --model {config.model!r}; choose from {', '.join(GENERATOR_VARIANTS)}"
+            )
+        self.gen_config = GENERATOR_VARIANTS[config.model]
+        check_stride(config.crop_size, self.gen_config.stride)
+        torch.manual_seed(config.seed)
+        self.generator = build_generator(self.gen_config).to(self.device)
+        self.global_disc = GlobalDiscriminator(width=config.disc_width).to(self.device)
+        self.local_disc = LocalDiscriminator(width=config.disc_width).to(self.device)
+        self.opt_g = torch.optim.Adam(
+            self.generator.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999)
+        )
+        disc_params = [*self.global_disc.parameters(), *self.local_disc.parameters()]
+        self.opt_d = torch.optim.Adam(disc_params, lr=config.lr_d, betas=(config.beta1, 0.999))
+        self.use_amp = config.amp and self.device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+        self.perceptual = (
+            losses.PerceptualLoss(config.perceptual_weights).to(self.device)
+            if config.perceptual_weight > 0
+            else None
+        )
+        # DDP wrappers for the training forward passes; the bare modules are used where no
+        # gradient synchronisation is wanted (discriminators inside the generator step).
+        self.g_train: nn.Module = self.generator
+        self.dg_train: nn.Module = self.global_disc
+        self.dl_train: nn.Module = self.local_disc
+        if ctx.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.g_train = DistributedDataParallel(self.generator, device_ids=ids)
+            self.dg_train = DistributedDataParallel(self.global_disc, device_ids=ids)
+            self.dl_train = DistributedDataParallel(self.local_disc, device_ids=ids)
+
+        self.step = self.epoch = self.batch_in_epoch = 0
+        self.skipped_files = self.skipped_steps = 0
+        self.last_val: dict[str, float] = {}
+        self.stop_reason: str | None = None
+        self.logger: TrainLogger | None = None
+        self._last: tuple[torch.Tensor, ...] | None = None
+        self.started = time.monotonic()
+        self._build_data()
+        if config.resume:
+            self._resume(resolve_resume(config.resume))
+
+    # -------------------------------------------------------------------------------------- setup
+
+    def _build_data(self) -> None:
+        c = self.config
+        items, bad_videos = scan_sources(c.data)
+        if c.val_data:
+            val_items, bad_val = scan_sources(c.val_data)
+            bad_videos += bad_val
+        else:
+            items, val_items = split_items(items, c.val_fraction, min_clip=c.clip_length)
+        self.skipped_files = bad_videos
+        self.n_items = len(items)
+        self.dataset = ClipDataset(
+            items,
+            clip_length=c.clip_length,
+            crop_size=c.crop_size,
+            mask_mix=parse_mask_mix(c.mask_mix),
+            min_scale=c.min_scale,
+            moving_prob=c.moving_prob,
+            mask_dir=c.mask_dir,
+            mask_dir_prob=c.mask_dir_prob,
+            hflip=c.hflip,
+            with_flow=c.temporal_weight > 0,
+            min_length=c.batch_size * self.ctx.world_size * 64,
+        )
+        self.sampler = ResumableSampler(self.dataset, self.ctx.world_size, self.ctx.rank, c.seed)
+        workers = c.num_workers
+        self.loader = DataLoader(
+            self.dataset,
+            batch_size=c.batch_size,
+            sampler=self.sampler,
+            num_workers=workers,
+            collate_fn=collate_clips,
+            pin_memory=self.device.type == "cuda",
+            drop_last=True,
+            worker_init_fn=worker_init,
+            persistent_workers=workers > 0,
+            prefetch_factor=2 if workers else None,
+        )
+        self.val_set: ValidationSet | None = None
+        if self.ctx.is_main and val_items and c.val_samples > 0:
+            self.val_set = build_validation_set(
+                val_items, c.val_samples, parse_kinds(c.val_kinds), c.seed, c.val_dilate
+            )
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "skipped_files": self.skipped_files,
+            "skipped_steps": self.skipped_steps,
+            "generator": self.generator.state_dict(),
+            "global_disc": self.global_disc.state_dict(),
+            "local_disc": self.local_disc.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": capture_rng(),
+            "config": self.config.to_dict(),
+            "last_val": self.last_val,
+        }
+
+    def _resume(self, path: Path) -> None:
+        state = load_checkpoint(path)
+        if state["config"]["model"] != self.config.model:
+            raise OptionError(
+                f"{path} was trained with --model {state['config']['model']}, not {self.config.model}"
+            )
+        self.generator.load_state_dict(state["generator"])
+        self.global_disc.load_state_dict(state["global_disc"])
+        self.local_disc.load_state_dict(state["local_disc"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        restore_rng(state["rng"])
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.skipped_files, self.skipped_steps = state["skipped_files"], state["skipped_steps"]
+        self.last_val = dict(state.get("last_val", {}))
+        self.resumed_from = path
+
+    # --------------------------------------------------------------------------------------- loop
+
+    def run(self) -> Path:
+        c, ctx = self.config, self.ctx
+        logger = None
+        if ctx.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(_json(self.config.to_dict()))
+            logger = TrainLogger(self.run_dir, c.steps, self.step, c.quiet, c.tensorboard)
+            self._say_start(logger)
+        self.logger = logger
+        previous = self._install_signal_handlers()
+        try:
+            self._loop()
+        finally:
+            self._restore_signal_handlers(previous)
+        if ctx.is_main:
+            self.save_checkpoint()
+            if self.val_set is not None and self.last_val.get("step") != self.step:
+                self.validate()
+        export = Path(c.export) if c.export else self.run_dir / "generator.safetensors"
+        if ctx.is_main:
+            export = save_generator(self.generator, export, self.model_card())
+            assert logger is not None
+            logger.say(
+                f"exported generator to {export} ({self.stop_reason or 'finished'} at step {self.step})"
+            )
+            if self.stop_reason == "interrupted":
+                logger.say(f"continue with --resume {self.run_dir}")
+            logger.close()
+        barrier(ctx)
+        return export if export.suffix == ".safetensors" else export.with_name(export.name + ".safetensors")
+
+    def _loop(self) -> None:
+        c = self.config
+        window: dict[str, list[float]] = {}
+        while self.step < c.steps and self.stop_reason is None:
+            self.sampler.set_epoch(self.epoch)
+            self.sampler.set_start(self.batch_in_epoch * c.batch_size)
+            batches = iter(self.loader)
+            while self.step < c.steps:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                    break
+                except RuntimeError:
+                    if self._interrupted:  # Ctrl-C also reaches the workers; their batch is lost
+                        self.stop_reason = "interrupted"
+                        break
+                    raise
+                values = self.train_step(batch)
+                self.step += 1
+                self.batch_in_epoch += 1
+                self.skipped_files += batch["skipped"]
+                for k, v in values.items():
+                    window.setdefault(k, []).append(v)
+                self._after_step(window)
+                if self._should_stop():
+                    break
+
+    def _after_step(self, window: dict[str, list[float]]) -> None:
+        c, step = self.config, self.step
+        if self.logger is not None:
+            self.logger.advance()
+        if step % c.log_every == 0 or step == c.steps:
+            means = mean_over_ranks({k: sum(v) / len(v) for k, v in window.items()}, self.ctx)
+            window.clear()
+            if self.logger is not None:
+                extra = {
+                    "phase": self.phase(step - 1),
+                    "epoch": self.epoch,
+                    "skipped_files": self.skipped_files,
+                    "skipped_steps": self.skipped_steps,
+                }
+                self.logger.log(step, {**{k: round(v, 5) for k, v in means.items()}, **extra})
+        if not self.ctx.is_main:
+            return
+        if step % c.sample_every == 0:
+            self._save_samples()
+        if self.val_set is not None and step % c.val_every == 0:
+            self.validate()
+        if step % c.checkpoint_every == 0:
+            self.save_checkpoint()
+
+    def _should_stop(self) -> bool:
+        over_time = (
+            self.config.max_minutes > 0 and time.monotonic() - self.started > 60 * self.config.max_minutes
+        )
+        if any_rank(self._interrupted or over_time, self.ctx):
+            self.stop_reason = "interrupted" if self._interrupted else "time limit"
+            return True
+        return False
+
+    def phase(self, step: int) -> str:
+        """'recon' (generator warm-up), 'disc' (discriminator warm-up) or 'joint' for a 0-based step."""
+        c = self.config
+        if step < c.warmup_steps or c.adv_weight == 0:
+            return "recon"
+        if step < c.warmup_steps + c.disc_warmup_steps:
+            return "disc"
+        return "joint"
+
+    # --------------------------------------------------------------------------------------- step
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One optimisation step on a collated batch; returns the scalar losses for the log."""
+        c, dev = self.config, self.device
+        frames = batch["frames"].to(dev, non_blocking=True)
+        masks = batch["masks"].to(dev, non_blocking=True)
+        phase = self.phase(self.step)
+        values: dict[str, float] = {}
+        with self._autocast(), torch.set_grad_enabled(phase != "disc"):
+            pred = self.g_train(frames * (1 - masks), masks)
+        comp = losses.composite(frames, pred.float(), masks)
+        size = min(c.local_patch_size, frames.shape[-1], frames.shape[-2])
+        origins = hole_patch_origins(masks.detach().cpu(), size)
+        local_masks = take_patches(masks, origins, size)
+
+        if phase != "recon":
+            with self._autocast():
+                real_fake = torch.cat([frames, comp.detach()])
+                logits_g = self.dg_train(real_fake, torch.cat([masks, masks]))
+                patches = torch.cat(
+                    [take_patches(frames, origins, size), take_patches(comp.detach(), origins, size)]
+                )
+                logits_l = self.dl_train(patches, torch.cat([local_masks, local_masks]))
+            d_global = losses.discriminator_loss(*logits_g.float().chunk(2), c.adv_loss)
+            d_local = losses.discriminator_loss(*logits_l.float().chunk(2), c.adv_loss)
+            d_loss = d_global + d_local
+            values["loss_d"] = self._optimise(
+                d_loss,
+                self.opt_d,
+                [*self.global_disc.parameters(), *self.local_disc.parameters()],
+                "discriminator",
+            )
+        if phase == "disc":
+            return values
+
+        terms: dict[str, torch.Tensor] = {
+            "rec": losses.reconstruction_loss(pred.float(), frames, masks, c.hole_weight, c.valid_weight),
+        }
+        if c.local_weight > 0:
+            terms["local"] = c.local_weight * losses.local_consistency_loss(comp, frames, masks, c.local_band)
+        if phase == "joint":
+            with self._autocast(), _frozen(self.global_disc, self.local_disc):
+                fake_g = self.global_disc(comp, masks)
+                fake_l = self.local_disc(take_patches(comp, origins, size), local_masks)
+            adv = losses.generator_adversarial_loss(fake_g.float(), c.adv_loss)
+            adv = adv + losses.generator_adversarial_loss(fake_l.float(), c.adv_loss)
+            terms["adv"] = c.adv_weight * adv
+        if self.perceptual is not None:
+            terms["perc"] = c.perceptual_weight * self.perceptual(comp, frames)
+        prev, cur = batch["prev"].to(dev), batch["cur"].to(dev)
+        if c.temporal_weight > 0 and len(cur):
+            flow, valid = batch["flow"].to(dev), batch["flow_valid"].to(dev)
+            terms["temp"] = c.temporal_weight * losses.temporal_consistency_loss(
+                comp[cur], comp[prev], flow, valid, masks[cur]
+            )
+        g_loss = sum(terms.values(), torch.zeros((), device=dev))
+        values.update({f"loss_{k}": float(v.detach()) for k, v in terms.items()})
+        values["loss_g"] = self._optimise(g_loss, self.opt_g, list(self.generator.parameters()), "generator")
+        with torch.no_grad():
+            values["hole_l1"] = float(losses.masked_l1(comp, frames, masks))
+        self._last = (frames, masks, comp.detach())
+        return values
+
+    def _optimise(
+        self, loss: torch.Tensor, opt: torch.optim.Optimizer, params: list[torch.Tensor], who: str
+    ) -> float:
+        """Backward, clip and step, unless the loss or the gradients are not finite (then skip, say so)."""
+        opt.zero_grad(set_to_none=True)
+        value = float(loss.detach())
+        if any_rank(not math.isfinite(value), self.ctx):
+            self._skip(f"non-finite {who} loss ({value})")
+            return value
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(opt)
+        max_norm = self.config.grad_clip if self.config.grad_clip > 0 else math.inf
+        norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        if not math.isfinite(norm) and not self.scaler.is_enabled():
+            opt.zero_grad(set_to_none=True)
+            self._skip(f"non-finite {who} gradient norm")
+            return value
+        self.scaler.step(opt)  # with fp16 the scaler itself skips steps with inf/NaN gradients
+        self.scaler.update()
+        return value
+
+    def _skip(self, why: str) -> None:
+        self.skipped_steps += 1
+        if self.logger is not None:
+            self.logger.say(f"step {self.step + 1}: {why}; step skipped")
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if not self.use_amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+
+    # ------------------------------------------------------------------------ saving and reporting
+
+    def save_checkpoint(self) -> Path:
+        path = save_checkpoint(self._state(), self.ckpt_dir, self.step, self.config.keep_checkpoints)
+        return path
+
+    def validate(self) -> dict[str, float]:
+        assert self.val_set is not None
+        self.last_val = {"step": self.step, **evaluate_generator(self.generator, self.val_set, self.device)}
+        if self.logger is not None:
+            self.logger.log(self.step, self.last_val, show=False)
+            margins = ", ".join(
+                f"{k.removeprefix('val_margin_')} {v:+.2f}"
+                for k, v in self.last_val.items()
+                if k.startswith("val_margin_")
+            )
+            self.logger.say(
+                f"step {self.step}: held-out hole PSNR margin over the best of Telea/NS: {margins} dB"
+            )
+        return self.last_val
+
+    def _save_samples(self) -> None:
+        if self._last is not None:
+            frames, masks, comp = self._last
+            save_sample_grid(self.run_dir / "samples" / f"step-{self.step:08d}.png", frames, masks, comp)
+
+    def model_card(self) -> dict[str, Any]:
+        c = self.config
+        card: dict[str, Any] = {
+            "trained_with": "vidrestore train",
+            "steps": self.step,
+            "stopped": self.stop_reason or "finished",
+            "data": list(c.data),
+            "val_data": list(c.val_data) or f"held out {c.val_fraction:.0%} of data",
+            "training_items": self.n_items,
+            "skipped_files": self.skipped_files,
+            "skipped_steps": self.skipped_steps,
+            "wall_minutes": round((time.monotonic() - self.started) / 60, 1),
+            "processes": self.ctx.world_size,
+            "device": self.device.type,
+            "train_config": c.to_dict(),
+            "validation": self.last_val,
+        }
+        if self.val_set is not None:
+            card["validation_baselines"] = baseline_table(self.val_set)
+            card["validation_frames"] = len(self.val_set)
+        return card
+
+    def _say_start(self, logger: TrainLogger) -> None:
+        c = self.config
+        resumed = f", resumed from {self.resumed_from}" if hasattr(self, "resumed_from") else ""
+        logger.say(
+            f"training {c.model} generator ({count_parameters(self.generator):,} parameters) on "
+            f"{self.device} x{self.ctx.world_size}: {self.n_items} images/clips, "
+            f"{len(self.val_set or [])} validation frames, "
+            f"{self.skipped_files} unreadable files skipped{resumed}"
+        )
+        if self.val_set is not None:
+            table = "; ".join(
+                f"{k} telea {v['telea']:.2f} ns {v['ns']:.2f}"
+                for k, v in baseline_table(self.val_set).items()
+            )
+            logger.say(f"held-out hole PSNR of the baselines (dB): {table}")
+
+    # ------------------------------------------------------------------------------ Ctrl-C / TERM
+
+    _interrupted = False
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        """First Ctrl-C (or SIGTERM from torchrun): finish the step, checkpoint, export, stop.
+
+        A second Ctrl-C interrupts at once.
+        """
+        previous: dict[int, Any] = {}
+
+        def request_stop(signum: int, frame: Any) -> None:
+            if self._interrupted and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self._interrupted = True
+            if self.logger is not None:
+                self.logger.say("stopping after this step: saving a checkpoint (Ctrl-C again to abort)")
+
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, request_stop)
+        return previous
+
+    def _restore_signal_handlers(self, previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _frozen(*modules: nn.Module):  # type: ignore[no-untyped-def]
+    """Discriminators as fixed functions inside the generator step: no parameter gradients."""
+    flags = [[p.requires_grad for p in m.parameters()] for m in modules]
+    for m in modules:
+        m.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for m, fl in zip(modules, flags, strict=True):
+            for p, f in zip(m.parameters(), fl, strict=True):
+                p.requires_grad_(f)
+
+
+def _json(values: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(values, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,184 @@
+"""Training losses of the GLCIC-style inpainter (Iizuka et al. 2017) and the temporal term.
+
+Shapes: images N3HW float in [0, 1]; masks N1HW with 1 = missing; flow N2HW in pixels (dx, dy).
+``pred`` is the raw generator output, ``composite = image * (1 - mask) + pred * mask``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidrestore.errors import OptionError
+
+_EPS = 1e-8
+
+
+def composite(image: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Known pixels from ``image``, hole pixels from ``pred``."""
+    return image * (1 - mask) + pred * mask
+
+
+def masked_l1(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """Mean |a - b| over the pixels where ``region`` (N1HW, 0..1) is set; 0 when it is empty."""
+    weight = region.expand_as(a)
+    return ((a - b).abs() * weight).sum() / (weight.sum() + _EPS)
+
+
+def reconstruction_loss(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, hole_weight: float, valid_weight: float
+) -> torch.Tensor:
+    """L1 inside the holes and outside them, each normalised by its own area, then weighted."""
+    return hole_weight * masked_l1(pred, target, mask) + valid_weight * masked_l1(pred, target, 1 - mask)
+
+
+def hole_neighbourhood(mask: torch.Tensor, band: int) -> torch.Tensor:
+    """The holes grown by ``band`` pixels (square dilation) -> N1HW in {0, 1}."""
+    if band <= 0:
+        return mask
+    return F.max_pool2d(mask, kernel_size=2 * band + 1, stride=1, padding=band)
+
+
+def local_consistency_loss(
+    comp: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, band: int
+) -> torch.Tensor:
+    """L1 between image gradients of the composite and of the target on the hole neighbourhood.
+
+    Gradients straddling the hole border see the seam between kept and generated pixels, which
+    plain L1 inside the hole does not; this is the "locally consistent" part of GLCIC made
+    explicit as a loss.
+    """
+    region = hole_neighbourhood(mask, band)
+    dx_c, dy_c = _gradients(comp)
+    dx_t, dy_t = _gradients(target)
+    rx = torch.maximum(region[..., :, 1:], region[..., :, :-1])
+    ry = torch.maximum(region[..., 1:, :], region[..., :-1, :])
+    return masked_l1(dx_c, dx_t, rx) + masked_l1(dy_c, dy_t, ry)
+
+
+def _gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """Hinge (Lim & Ye 2017) or non-saturating (Goodfellow et al. 2014) loss of a discriminator."""
+    if kind == "hinge":
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+    if kind == "nonsat":
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    raise ValueError(f"unknown adversarial loss {kind!r}")
+
+
+def generator_adversarial_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """The generator's side of ``discriminator_loss``."""
+    if kind == "hinge":
+        return -fake_logits.mean()
+    if kind == "nonsat":
+        return F.softplus(-fake_logits).mean()
+    raise ValueError(f"unknown adversarial loss {kind!r}")
+
+
+def warp_tensor(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward warp NCHW ``image`` by N2HW ``flow``: out[y, x] = image[y + dy, x + dx] (bilinear).
+
+    Matches ``vidrestore.temporal.flow.warp``; borders repeat, and gradients flow into ``image``.
+    """
+    n, _, h, w = image.shape
+    ys = torch.arange(h, device=image.device, dtype=image.dtype)
+    xs = torch.arange(w, device=image.device, dtype=image.dtype)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    px = gx + flow[:, 0].to(image.dtype)
+    py = gy + flow[:, 1].to(image.dtype)
+    grid = torch.stack([2 * px / max(w - 1, 1) - 1, 2 * py / max(h - 1, 1) - 1], dim=-1)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def temporal_consistency_loss(
+    current: torch.Tensor,
+    previous: torch.Tensor,
+    flow: torch.Tensor,
+    valid: torch.Tensor,
+    mask: torch.Tensor,
+) -> torch.Tensor:
+    """Mean |out_t - warp(out_{t-1}, flow_{t->t-1})| over hole pixels of frame t that are not occluded.
+
+    ``flow`` and ``valid`` (N1HW, 1 = passes the forward-backward check) come from the clean
+    frames, so a fill that moves with the scene costs nothing and a flickering fill does.
+    """
+    warped = warp_tensor(previous, flow)
+    return masked_l1(current, warped, mask * valid)
+
+
+# torchvision's VGG `features` layout up to the third block: channels per conv, "M" = max-pool
+_VGG_BLOCKS = {
+    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256),
+    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256),
+}
+
+
+class PerceptualLoss(nn.Module):
+    """L1 between VGG features (relu1_2, relu2_2, relu3_3/3_4) of output and target.
+
+    Built from a user-supplied safetensors file holding torchvision's ``vgg16().features`` or
+    ``vgg19().features`` state dict (keys ``features.N.weight`` or ``N.weight``); nothing is
+    downloaded. Layers past the third block are ignored.
+    """
+
+    def __init__(self, weights_path: str | Path) -> None:
+        super().__init__()
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(weights_path))
+        except Exception as exc:  # safetensors raises several types for missing/corrupt files
+            raise OptionError(f"cannot read perceptual weights {weights_path}: {exc}") from None
+        state = {k.removeprefix("features."): v for k, v in state.items()}
+        state = {k: v for k, v in state.items() if k.split(".")[0].isdigit()}
+        if not state:
+            raise OptionError(
+                f"{weights_path} holds no torchvision VGG `features` layers (keys like 0.weight)"
+            )
+        n_convs = len({k.split(".")[0] for k in state if k.endswith(".weight")})
+        arch = "vgg19" if n_convs >= 16 else "vgg16"
+        layers: list[nn.Module] = []
+        self.taps: list[int] = []
+        in_ch = 3
+        for item in _VGG_BLOCKS[arch]:
+            if item == "M":
+                self.taps.append(len(layers) - 1)  # the ReLU before each pool
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(in_ch, int(item), 3, padding=1), nn.ReLU(inplace=False)]
+                in_ch = int(item)
+        self.taps.append(len(layers) - 1)
+        self.features = nn.Sequential(*layers)
+        wanted = {k: v for k, v in state.items() if int(k.split(".")[0]) < len(layers)}
+        try:
+            self.features.load_state_dict(wanted, strict=True)
+        except RuntimeError as exc:
+            raise OptionError(
+                f"{weights_path} is not a torchvision VGG16/19 features state dict: {exc}"
+            ) from None
+        self.features.requires_grad_(False).eval()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        x = (torch.cat([output, target]) - self.mean) / self.std
+        loss = x.new_zeros(())
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in self.taps:
+                a, b = x.chunk(2)
+                loss = loss + (a - b).abs().mean()
+            if i >= self.taps[-1]:
+                break
+        return loss
+
+    def train(self, mode: bool = True) -> PerceptualLoss:
+        super().train(mode)
+        self.features.eval()  # frozen: never in training mode
+        return self
