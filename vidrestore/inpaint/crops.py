@@ -111,8 +111,8 @@ def plan_frame(mask: np.ndarray, settings: CropSettings, frame: int = 0) -> list
     crops: list[Crop] = []
     for members in np.split(order, splits):
         ys, xs = (hy[members] + oy).astype(np.int32), (hx[members] + ox).astype(np.int32)
-        thickness = float(dist[hy[members], hx[members]].max())
-        crops.extend(_plan_group(ys, xs, alpha[members], thickness, (height, width), settings, frame))
+        radius = float(dist[hy[members], hx[members]].max())  # half the thickness of the thickest hole
+        crops.extend(_plan_group(ys, xs, alpha[members], radius, (height, width), settings, frame))
     return crops
 
 

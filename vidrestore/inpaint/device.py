@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import warnings
+from collections.abc import Iterator
 
 import torch
 
@@ -91,6 +93,28 @@ def crop_memory_bytes(config: GeneratorConfig) -> int:
         live = 4 if level == len(config.widths) else 3  # features + gate + activation (+ middle residual)
         per_pixel += live * (width + 1) * 4 / 4**level
     return int(2 * side * side * per_pixel)
+
+
+def default_cpu_threads() -> int:
+    """Half the cores for the network on the CPU: ``fix`` decodes and encodes on other threads at the
+    same time, and OpenMP threads that must share cores with them stall at every barrier (on 2 cores,
+    `fix` ran 2.2x faster with 1 thread than with 2)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    return max(1, cores // 2)
+
+
+@contextlib.contextmanager
+def cpu_threads(device: torch.device, threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op threads on the CPU, then restore the previous count."""
+    previous = torch.get_num_threads()
+    if device.type != "cpu" or threads is None or threads == previous:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -21,7 +21,9 @@ from vidrestore.inpaint.device import (
     DeviceMemoryError,
     autocast,
     channels_last_helps,
+    cpu_threads,
     default_batch_size,
+    default_cpu_threads,
     is_out_of_memory,
     release_cached_memory,
     resolve_device,
@@ -44,6 +46,7 @@ class GanInpainter:
         batch_size: int | None = None,
         precision: str = "fp32",
         settings: CropSettings | None = None,
+        threads: int | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.channels_last = channels_last_helps(self.device)
@@ -54,6 +57,7 @@ class GanInpainter:
             raise ValueError("batch_size must be at least 1")
         self.batch_size = batch_size or default_batch_size(self.device, model.config)
         self.settings = settings or CropSettings.for_model(model.config)
+        self.threads = threads or default_cpu_threads()  # CPU only; see default_cpu_threads
 
     @classmethod
     def from_options(cls, options: InpaintOptions) -> GanInpainter:
@@ -126,7 +130,11 @@ class GanInpainter:
         )
 
     def _forward(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
-        with torch.inference_mode(), autocast(self.device, self.autocast_dtype):
+        with (
+            torch.inference_mode(),
+            autocast(self.device, self.autocast_dtype),
+            cpu_threads(self.device, self.threads),
+        ):
             x = frames_to_tensor(images, self.device)
             m = masks_to_tensor(holes, self.device)
             if self.channels_last:
