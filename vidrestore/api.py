@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from vidrestore.config import FixConfig
+from vidrestore.config import FixConfig, frames_per_batch
 from vidrestore.errors import InputError, OutputError
 from vidrestore.inpaint.registry import InpaintOptions, create_inpainter
 from vidrestore.io.atomic import check_output
@@ -76,7 +76,7 @@ def restore(
     fps: float | None = None,
     temporal: bool | None = None,
     window: int = 3,
-    batch_frames: int = 8,
+    batch_frames: int | None = None,
     segments: int = 1,
     workers: int | None = None,
     overwrite: bool = False,
@@ -184,7 +184,7 @@ def run_job(job: Job, sink: FrameSink, config: FixConfig) -> RestoreSummary:
                disable=not (config.progress and sys.stderr.isatty()))
     started = time.perf_counter()
     with bar:
-        result = run_pipeline(job.source, job.stages, sink, batch_size=config.batch_frames,
+        result = run_pipeline(job.source, job.stages, sink, batch_size=frames_per_batch(config, info.width, info.height),
                               on_batch=lambda b: bar.update(len(b)), start=job.start, stop=job.stop)
     seconds = time.perf_counter() - started
     stats = job.inpaint.stats

@@ -84,7 +84,7 @@ def fix(
     lossless: bool = typer.Option(False, "--lossless", help="Lossless video: FFV1 in .mkv, x264 RGB qp 0 otherwise."),
     pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format (default yuv420p, yuv444p for odd sizes)."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate when the input is a frame folder (default 25)."),
-    batch_frames: int = typer.Option(8, "--batch-frames", help="Frames per pipeline batch."),
+    batch_frames: Optional[int] = typer.Option(None, "--batch-frames", help="Frames per pipeline batch (default: ~24 MB of frames: 8 at 720p, 1 at 4K)."),
     segments: int = typer.Option(1, "--segments", help="Split a long video into N keyframe-aligned parts repaired in parallel, then joined (same frames, timestamps and audio as one pass)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes for --segments (default: one per segment, at most the CPU count)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),

@@ -28,7 +28,7 @@ class FixConfig:
     segments: int = 1  # split one long video into this many parts processed in parallel
     workers: int | None = None  # processes for segments (default: one per segment, at most CPU count)
     overwrite: bool = False
-    batch_frames: int = 8
+    batch_frames: int | None = None  # None: about 24 MB of frames per batch (8 at 720p, 1 at 4K)
     strict: bool = False
     progress: bool = True
 
@@ -51,8 +51,19 @@ class FixConfig:
             raise OptionError("--segments must be at least 1")
         if self.workers is not None and self.workers < 1:
             raise OptionError("--workers must be at least 1")
-        if self.batch_frames < 1:
+        if self.batch_frames is not None and self.batch_frames < 1:
             raise OptionError("--batch-frames must be at least 1")
         if self.encode.fps is not None and self.encode.fps <= 0:
             raise OptionError("--fps must be positive")
         return self
+
+
+def frames_per_batch(config: FixConfig, width: int, height: int) -> int:
+    """The pipeline's batch size: as given, or sized so that a batch holds about 24 MB of frames.
+
+    Several batches are in flight at once (decode queue, stages, encode queue), so this keeps
+    memory flat across resolutions: 8 frames at 720p, 3 at 1080p, 1 at 4K, 16 for tiny clips.
+    """
+    if config.batch_frames is not None:
+        return config.batch_frames
+    return max(1, min(16, int(24e6 // (width * height * 3))))
