@@ -1,0 +1,84 @@
+"""One batch job in a worker (local process or Ray): skip if verified complete, else repair and record.
+
+Every worker keeps one inpainter per set of inpainting options for its whole life, so a GAN is loaded
+(and moved to its GPU) once per process, not once per video.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+from vidrestore.batch.done import remove_record, verified_frames, write_record
+from vidrestore.batch.jobs import BatchJob
+from vidrestore.batch.report import JobResult, one_line
+from vidrestore.errors import OutputError, VidrestoreError
+from vidrestore.inpaint.base import Inpainter
+from vidrestore.inpaint.registry import InpaintOptions, create_inpainter
+
+_inpainters: dict[InpaintOptions, Inpainter] = {}
+
+
+def cached_inpainter(options: InpaintOptions) -> Inpainter:
+    """``create_inpainter`` that builds each distinct backend once per process and then reuses it."""
+    if options not in _inpainters:
+        _inpainters[options] = create_inpainter(options)
+    return _inpainters[options]
+
+
+def keep_inpainters() -> None:
+    """Make every ``restore()`` in this (worker) process reuse its inpainters. Idempotent."""
+    import vidrestore.api
+
+    vidrestore.api.create_inpainter = cached_inpainter
+
+
+@contextlib.contextmanager
+def inpainters_kept() -> Iterator[None]:
+    """``keep_inpainters`` for the length of a block (an in-process batch), then as before."""
+    import vidrestore.api
+
+    previous = vidrestore.api.create_inpainter
+    vidrestore.api.create_inpainter = cached_inpainter
+    try:
+        yield
+    finally:
+        vidrestore.api.create_inpainter = previous
+        _inpainters.clear()
+
+
+def process_job(job: BatchJob, attempt: int = 1) -> JobResult:
+    """Repair one input unless a verified complete output is there; never raises for a bad input."""
+    from vidrestore.api import restore
+
+    started = time.perf_counter()
+    result = JobResult(input=str(job.input), output=str(job.output), status="failed", attempts=attempt)
+    if job.error is not None:
+        result.error = job.error
+        return result
+    options = dict(job.options)
+    force = bool(options.pop("overwrite", False))
+    try:
+        if not force:
+            frames = verified_frames(job.input, job.output, options)
+            if frames is not None:
+                result.status, result.frames = "skipped", frames
+                result.seconds = time.perf_counter() - started
+                return result
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        remove_record(job.output)  # a stale record must never vouch for what is written next
+        # Within a batch an output without a valid record is ours and unfinished: redo it.
+        redo = force or job.output.exists()
+        summary = restore(job.input, job.output, overwrite=redo, progress=False, **options)
+        write_record(job.input, job.output, options, summary.frames, summary.seconds)
+        result.status, result.frames, result.method = "done", summary.frames, summary.method
+        result.warnings = list(summary.warnings)
+    except VidrestoreError as exc:
+        result.error = one_line(str(exc))
+        result.retryable = isinstance(exc, OutputError)  # full disk, vanished mount: may pass next time
+    except Exception as exc:  # noqa: BLE001 - one bad file fails alone; the batch carries on
+        result.error = one_line(f"{type(exc).__name__}: {exc}")
+        result.retryable = not isinstance(exc, (TypeError, ValueError))
+    result.seconds = time.perf_counter() - started
+    return result
