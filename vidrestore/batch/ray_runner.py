@@ -10,6 +10,7 @@ submitted again by us, at most ``retries`` times.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 
 from vidrestore.batch.jobs import BatchJob
@@ -115,10 +116,11 @@ def _dispatch(ray, jobs: list[BatchJob], submit: Callable, release: Callable, re
                     if result.status == "failed" and result.retryable and attempts[index] <= retries:
                         queue.append(index)
                         continue
+                    result.attempts = attempts[index]
                     results[index] = result
                     bar.update(1)
-                    if result.status == "failed":
-                        bar.write(f"vidrestore: failed: {jobs[index].name}: {result.error}")
+                    if result.status == "failed" and progress:
+                        bar.write(f"vidrestore: failed: {jobs[index].name}: {result.error}", file=sys.stderr)
                     if on_result is not None:
                         on_result(index, result)
         except BaseException:

@@ -20,6 +20,7 @@ from vidrestore.batch.report import JobResult, one_line
 from vidrestore.batch.worker import inpainters_kept, keep_inpainters, process_job
 
 OnResult = Callable[[int, JobResult], None]
+Finish = Callable[[int, JobResult, int], None]
 
 
 def progress_bar(total: int, progress: bool, desc: str = "videos") -> tqdm:
@@ -32,11 +33,12 @@ def run_local(jobs: list[BatchJob], workers: int = 1, retries: int = 1, progress
     """Run every job; returns one result per job, in job order."""
     results: list[JobResult | None] = [None] * len(jobs)
 
-    def finish(index: int, result: JobResult) -> None:
+    def finish(index: int, result: JobResult, attempt: int) -> None:
+        result.attempts = attempt
         results[index] = result
         bar.update(1)
-        if result.status == "failed":
-            bar.write(f"vidrestore: failed: {jobs[index].name or jobs[index].input}: {result.error}")
+        if result.status == "failed" and progress:
+            bar.write(f"vidrestore: failed: {jobs[index].name}: {result.error}", file=sys.stderr)
         if on_result is not None:
             on_result(index, result)
 
@@ -49,13 +51,13 @@ def run_local(jobs: list[BatchJob], workers: int = 1, retries: int = 1, progress
                     while result.status == "failed" and result.retryable and attempt <= retries:
                         attempt += 1
                         result = process_job(job, attempt)
-                    finish(index, result)
+                    finish(index, result, attempt)
         else:
             _run_pool(jobs, workers, retries, finish)
     return [r for r in results if r is not None]
 
 
-def _run_pool(jobs: list[BatchJob], workers: int, retries: int, finish: OnResult) -> None:
+def _run_pool(jobs: list[BatchJob], workers: int, retries: int, finish: Finish) -> None:
     """Every job in a spawn-context pool; a pool broken by a dead worker is rebuilt and the jobs that
     were in flight are submitted again (each such loss counts as an attempt for each of them)."""
     attempts = [0] * len(jobs)
@@ -85,7 +87,7 @@ def _run_pool(jobs: list[BatchJob], workers: int, retries: int, finish: OnResult
                     if result.status == "failed" and result.retryable and attempts[index] <= retries:
                         todo.append(index)
                     else:
-                        finish(index, result)
+                        finish(index, result, attempts[index])
 
 
 def _result_of(future: Future[JobResult], job: BatchJob, attempt: int) -> JobResult:
