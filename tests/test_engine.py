@@ -13,6 +13,7 @@ from vidrestore.errors import OptionError, WeightsError
 from vidrestore.inpaint.crops import CropSettings, plan_crops
 from vidrestore.inpaint.device import (
     DeviceMemoryError,
+    cpu_threads,
     default_batch_size,
     is_out_of_memory,
     resolve_device,
@@ -191,6 +192,10 @@ def test_device_and_precision_choices() -> None:
     with pytest.raises(OptionError, match="--precision"):
         resolve_precision("int8", torch.device("cpu"))
     assert default_batch_size(torch.device("cpu"), CONFIG) >= 1
+    before = torch.get_num_threads()
+    with cpu_threads(torch.device("cpu"), 1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
 
 
 @pytest.fixture

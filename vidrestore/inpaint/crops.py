@@ -26,7 +26,7 @@ class CropSettings:
     """How windows are cut; ``for_model`` derives sizes from the generator's config."""
 
     working_size: int = 256  # longest side fed to the network; larger windows are downscaled
-    stride: int = 8  # network input sides must be multiples of this
+    stride: int = 16  # network input sides must be multiples of this (the defaults are the small model's)
     bucket_step: int = 32  # window sides are rounded up to multiples of this (fewer shapes, bigger batches)
     margin_ratio: float = 1.0  # context on each side, in units of the hole's half-thickness
     min_margin: int = 16  # context for the thinnest holes, in frame pixels
@@ -179,13 +179,25 @@ def _fit_window(
         grown = min(limit, round(side * scale))
         lo, hi = max(b - grown, 0), min(a, limit - grown)  # starts that keep [a, b) inside the frame
         start = min(max(round((a + b - grown) / 2), lo), hi)
-        if scale == 1.0:  # on the stride grid of a whole-frame run: the network and pre-fill see the same
-            down = start - start % s.stride
-            start = next(
-                (c for c in sorted((down, down + s.stride), key=lambda c: abs(c - start)) if lo <= c <= hi),
-                start,
-            )
+        if scale == 1.0:
+            start = _align(start, lo, hi, s.stride)
         window += [start, start + grown]
         work.append(side if grown == round(side * scale) else min(side, max(1, round(grown / scale))))
         bucket.append(side)
     return (window[0], window[1], window[2], window[3]), (work[0], work[1]), (bucket[0], bucket[1])
+
+
+def _align(start: int, lo: int, hi: int, stride: int) -> int:
+    """The multiple of ``stride`` in [lo, hi] nearest ``start`` (else of stride/2, ...).
+
+    On the stride grid of a whole-frame run, the network and its pre-fill see exactly what they
+    would see in that run; when the window has too little slack, the coarsest grid that fits is next best.
+    """
+    step = stride
+    while step > 1:
+        down = start - start % step
+        for candidate in sorted((down, down + step), key=lambda c: abs(c - start)):
+            if lo <= candidate <= hi:
+                return candidate
+        step //= 2
+    return start
