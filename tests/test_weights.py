@@ -153,6 +153,11 @@ def test_missing_paths_and_names_are_explained(tmp_path: Path, no_packaged_weigh
         load_generator(tmp_path / "nope.safetensors")
     with pytest.raises(WeightsError, match=r"no packaged weights named 'nope' \(available: none installed\)"):
         load_generator("nope")
+    card = save_generator(make_model(), tmp_path / "m", {}).with_suffix(".json")
+    with pytest.raises(
+        WeightsError, match="m.json is not a .safetensors file; pass the weights, not their model card"
+    ):
+        load_generator(card)
 
 
 def test_without_default_weights_the_message_says_what_to_do(no_packaged_weights: Path) -> None:

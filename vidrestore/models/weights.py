@@ -131,14 +131,15 @@ def resolve_weights(name_or_path: str | Path | None) -> _Resource:
         packaged = folder.joinpath(text if text.endswith(_SUFFIX) else text + _SUFFIX) if folder else None
         if packaged is not None and packaged.is_file():
             return packaged
-        if path.is_file():
-            return path
-        available = ", ".join(packaged_weights()) or "none installed"
-        raise WeightsError(
-            f"no packaged weights named {text!r} (available: {available}) and no file {text!r} here"
-        )
-    if not path.is_file():
+        if not path.is_file():
+            available = ", ".join(packaged_weights()) or "none installed"
+            raise WeightsError(
+                f"no packaged weights named {text!r} (available: {available}) and no file {text!r} here"
+            )
+    elif not path.is_file():
         raise WeightsError(f"weights file {path} does not exist")
+    if path.suffix != _SUFFIX:
+        raise WeightsError(f"{path.name} is not a {_SUFFIX} file; pass the weights, not their model card")
     return path
 
 
