@@ -16,7 +16,7 @@ from collections.abc import Callable
 from vidrestore.batch.jobs import BatchJob
 from vidrestore.batch.report import JobResult, one_line
 from vidrestore.batch.runner import OnResult, progress_bar
-from vidrestore.batch.worker import keep_inpainters, process_job
+from vidrestore.batch.worker import init_worker, process_job
 from vidrestore.errors import OptionError
 
 
@@ -28,9 +28,9 @@ def import_ray():  # noqa: ANN201 - the ray module
     return ray
 
 
-def ray_task(job: BatchJob, attempt: int) -> JobResult:
+def ray_task(job: BatchJob, attempt: int, threads: int = 1) -> JobResult:
     """Runs in a Ray worker process; the worker keeps its model between tasks."""
-    keep_inpainters()
+    init_worker(threads)
     return process_job(job, attempt)
 
 
@@ -38,7 +38,7 @@ class Restorer:
     """A Ray actor holding its model on the GPU Ray gave it, repairing one video per call."""
 
     def __init__(self) -> None:
-        keep_inpainters()
+        init_worker(1)
 
     def run(self, job: BatchJob, attempt: int) -> JobResult:
         return process_job(job, attempt)
@@ -83,7 +83,8 @@ def run_ray(jobs: list[BatchJob], address: str | None = "local", retries: int = 
         task = ray.remote(max_retries=retries)(ray_task)
 
         def submit_task(job: BatchJob, attempt: int):  # noqa: ANN202 - ObjectRef
-            return task.options(num_cpus=min(_cpus_for(job), cpus)).remote(job, attempt)
+            need = min(_cpus_for(job), cpus)
+            return task.options(num_cpus=need).remote(job, attempt, need)
 
         return _dispatch(ray, jobs, submit_task, lambda ref: None, retries, progress, on_result)
     finally:

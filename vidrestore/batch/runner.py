@@ -8,6 +8,7 @@ reason that may pass (an unexpected error, a worker process that died) is tried 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from vidrestore.batch.jobs import BatchJob
 from vidrestore.batch.report import JobResult, one_line
-from vidrestore.batch.worker import inpainters_kept, keep_inpainters, process_job
+from vidrestore.batch.worker import init_worker, inpainters_kept, process_job
 
 OnResult = Callable[[int, JobResult], None]
 Finish = Callable[[int, JobResult, int], None]
@@ -63,9 +64,10 @@ def _run_pool(jobs: list[BatchJob], workers: int, retries: int, finish: Finish) 
     attempts = [0] * len(jobs)
     waiting = list(range(len(jobs)))
     context = multiprocessing.get_context("spawn")  # no fork of PyAV/torch threads
+    threads = max(1, available_cores() // workers)
     while waiting:
         with ProcessPoolExecutor(max_workers=min(workers, len(waiting)), mp_context=context,
-                                 initializer=keep_inpainters) as pool:
+                                 initializer=init_worker, initargs=(threads,)) as pool:
             running: dict[Future[JobResult], int] = {}
             todo, waiting = waiting, []
             while todo or running:
@@ -88,6 +90,10 @@ def _run_pool(jobs: list[BatchJob], workers: int, retries: int, finish: Finish) 
                         todo.append(index)
                     else:
                         finish(index, result, attempts[index])
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _result_of(future: Future[JobResult], job: BatchJob, attempt: int) -> JobResult:

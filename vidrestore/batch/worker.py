@@ -7,6 +7,7 @@ Every worker keeps one inpainter per set of inpainting options for its whole lif
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 
@@ -32,6 +33,17 @@ def keep_inpainters() -> None:
     import vidrestore.api
 
     vidrestore.api.create_inpainter = cached_inpainter
+
+
+def init_worker(threads: int | None = None) -> None:
+    """Set up a worker process: keep its model, and share the cores with the other workers (OpenCV's
+    pool and OpenMP; both otherwise take every core each, and threads that outnumber cores stall)."""
+    keep_inpainters()
+    if threads:
+        import cv2
+
+        cv2.setNumThreads(threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # read when torch is first imported
 
 
 @contextlib.contextmanager
