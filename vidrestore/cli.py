@@ -68,6 +68,7 @@ def fix(
     output: Path = typer.Option(..., "-o", "--output", help="Output video (.mp4/.mkv/.mov/...) or a folder for frame images."),
     mask: Optional[Path] = typer.Option(None, "--mask", "-m", help="Mask folder (one image per frame), one image for every frame (logo), or a mask video. White = damaged."),
     detect: Optional[str] = typer.Option(None, "--detect", help="Find damage automatically: comma list of scratch,blotch,logo (united with --mask)."),
+    detect_sensitivity: Optional[str] = typer.Option(None, "--detect-sensitivity", help="Per-kind sensitivity for --detect, e.g. scratch=1.5,blotch=0.8 (default 1; higher finds more)."),
     method: str = typer.Option("auto", "--method", help="Hole filling: auto (gan when weights are installed, else telea), gan, telea, ns."),
     weights: Optional[str] = typer.Option(None, "--weights", help="GAN weights: a name in the installed weights/ or a .safetensors path."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps (GAN only)."),
@@ -107,6 +108,7 @@ def fix(
         masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
         inpaint=InpaintOptions(method=method, weights=weights, device=device, batch_size=batch_size, precision=precision),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps),
+        detect_sensitivity=_parse_sensitivity(detect_sensitivity),
         temporal=temporal, window=window, segments=segments, workers=workers,
         overwrite=overwrite, batch_frames=batch_frames, strict=strict, progress=not quiet,
     )
@@ -114,6 +116,55 @@ def fix(
     if not quiet:
         for warning in summary.warnings:
             typer.echo(f"vidrestore: warning: {warning}", err=True)
+        typer.echo(summary.line())
+
+
+def _parse_sensitivity(spec: Optional[str]) -> dict[str, float]:
+    """'scratch=1.5,blotch=0.8' -> {'scratch': 1.5, 'blotch': 0.8}; a bad spec is a one-line error."""
+    values: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in (spec or "").split(","))):
+        kind, _, number = part.partition("=")
+        try:
+            values[kind.strip()] = float(number)
+        except ValueError:
+            typer.echo(f"vidrestore: error: bad --detect-sensitivity entry {part!r} (want KIND=NUMBER)", err=True)
+            raise typer.Exit(2) from None
+    return values
+
+
+def _sensitivities(scratch: float, blotch: float, logo: float) -> dict[str, float]:
+    return {"scratch": scratch, "blotch": blotch, "logo": logo}
+
+
+@app.command(epilog="Examples:\n\n  vidrestore detect film.mp4 -o masks/ --preview check.mp4\n\n"
+                    "  vidrestore detect film.mp4 --report-only --kinds scratch,blotch\n\n"
+                    "  vidrestore fix film.mp4 --mask masks/ -o restored.mp4")
+def detect(
+    input: Path = typer.Argument(..., help="Video file or folder of frame images."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Folder for one mask PNG per frame (white = damaged)."),
+    kinds: str = typer.Option("scratch,blotch,logo", "--kinds", help="Comma list of scratch, blotch, logo."),
+    preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a video with the detected damage tinted (scratch red, blotch green, logo blue)."),
+    report_only: bool = typer.Option(False, "--report-only", help="Only print how much damage was found per kind."),
+    scratch_sensitivity: float = typer.Option(1.0, "--scratch-sensitivity", help="Higher finds fainter scratches (and more false ones)."),
+    blotch_sensitivity: float = typer.Option(1.0, "--blotch-sensitivity", help="Higher finds fainter dust and blotches."),
+    logo_sensitivity: float = typer.Option(1.0, "--logo-sensitivity", help="Higher finds fainter static overlays."),
+    fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate of a frame-folder input (for --preview)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
+) -> None:
+    """Find film scratches, dust/blotches and burned-in logos; write masks and a preview."""
+    from vidrestore.detection import detect as run_detect
+
+    if output is None and preview is None and not report_only:
+        typer.echo("vidrestore: error: give -o MASK_FOLDER, --preview VIDEO or --report-only", err=True)
+        raise typer.Exit(2)
+    summary = guarded(debug, lambda: run_detect(
+        input, None if report_only else output, kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
+        preview=None if report_only else preview,
+        sensitivity=_sensitivities(scratch_sensitivity, blotch_sensitivity, logo_sensitivity),
+        overwrite=overwrite, fps=fps, progress=not quiet))
+    if not quiet or report_only:
         typer.echo(summary.line())
 
 
