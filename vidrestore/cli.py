@@ -88,6 +88,10 @@ def fix(
     batch_frames: Optional[int] = typer.Option(None, "--batch-frames", help="Frames per pipeline batch (default: ~24 MB of frames: 8 at 720p, 1 at 4K)."),
     segments: int = typer.Option(1, "--segments", help="Split a long video into N keyframe-aligned parts repaired in parallel, then joined (same frames, timestamps and audio as one pass)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes for --segments (default: one per segment, at most the CPU count)."),
+    ray: bool = typer.Option(False, "--ray", help="Batch: run each video as a task on a local Ray instance (pip install vidrestore[ray])."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Batch: Ray cluster address (implies --ray), e.g. ray://head:10001."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Batch: JSON report path (default OUTPUT/vidrestore-report.json)."),
+    retries: int = typer.Option(1, "--retries", help="Batch: retries of a failed video before it is reported as failed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first corrupt packet instead of skipping it."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
@@ -112,11 +116,40 @@ def fix(
         temporal=temporal, window=window, segments=segments, workers=workers,
         overwrite=overwrite, batch_frames=batch_frames, strict=strict, progress=not quiet,
     )
+    from vidrestore.batch import is_batch_input
+
+    if is_batch_input(input):
+        _fix_batch(config, str(input), workers, "local" if ray and not ray_address else ray_address,
+                   report, retries, debug)
+        return
     summary = guarded(debug, lambda: run_fix(config))
     if not quiet:
         for warning in summary.warnings:
             typer.echo(f"vidrestore: warning: {warning}", err=True)
         typer.echo(summary.line())
+
+
+def _fix_batch(config, inputs: str, workers: Optional[int], ray: Optional[str], report: Optional[Path],  # noqa: ANN001
+               retries: int, debug: bool) -> None:
+    """`fix` on a folder of videos, a glob or a manifest: one output per video under ``-o``."""
+    from vidrestore.batch import run_batch
+
+    options = {
+        "mask": config.mask, "detect": config.detect, "method": config.inpaint.method,
+        "weights": config.inpaint.weights, "device": config.inpaint.device, "batch_size": config.inpaint.batch_size,
+        "precision": config.inpaint.precision, "dilate": config.masks.dilate,
+        "mask_threshold": config.masks.threshold, "mask_resize": config.masks.resize,
+        "codec": config.encode.codec, "crf": config.encode.crf, "preset": config.encode.preset,
+        "lossless": config.encode.lossless, "pix_fmt": config.encode.pix_fmt, "fps": config.encode.fps,
+        "temporal": config.temporal, "window": config.window, "batch_frames": config.batch_frames,
+        "segments": config.segments, "overwrite": config.overwrite, "strict": config.strict,
+    }
+    result = guarded(debug, lambda: run_batch(inputs, config.output, workers=workers or 1, ray=ray, report=report,
+                                              retries=retries, progress=config.progress, **options))
+    if config.progress:  # the runner has already said on stderr which inputs failed, and why
+        typer.echo(result.line())
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
 
 
 def _parse_sensitivity(spec: Optional[str]) -> dict[str, float]:
