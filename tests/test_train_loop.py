@@ -116,6 +116,21 @@ def test_resume_gives_bit_identical_next_losses(tmp_path):
     assert all(torch.equal(ga[k], gb[k]) for k in ga)
 
 
+def test_resume_with_new_options_applies_them_and_records_them(tmp_path):
+    train(tiny_config(tmp_path, steps=2, val_samples=0))
+    config = tiny_config(
+        tmp_path, steps=4, val_samples=0, lr_g=1e-3, warmup_steps=2, resume=str(tmp_path / "run")
+    )
+    exported = train(config)
+    _, card = load_generator(exported)
+    assert card["segments"] == [
+        {"start_step": 0, "end_step": 2, "changed": {}},
+        {"start_step": 2, "end_step": 4, "changed": {"lr_g": 1e-3, "steps": 4, "warmup_steps": 2}},
+    ]
+    state = load_checkpoint(list_checkpoints(tmp_path / "run" / "checkpoints")[-1])
+    assert state["opt_g"]["param_groups"][0]["lr"] == 1e-3
+
+
 def test_non_finite_loss_skips_the_step_and_says_so(tmp_path, capsys, monkeypatch):
     trainer = Trainer(tiny_config(tmp_path, warmup_steps=100, val_samples=0), CPU)
     trainer.run_dir.mkdir(parents=True)

@@ -108,6 +108,9 @@ class Trainer:
         self.logger: TrainLogger | None = None
         self._last: tuple[torch.Tensor, ...] | None = None
         self.started = time.monotonic()
+        self.segments: list[dict[str, Any]] = []
+        self.segment_start = 0
+        self.segment_changes: dict[str, Any] = {}
         self._build_data()
         if config.resume:
             self._resume(resolve_resume(config.resume))
@@ -173,7 +176,12 @@ class Trainer:
             "rng": capture_rng(),
             "config": self.config.to_dict(),
             "last_val": self.last_val,
+            "segments": [*self.segments, self._segment()],
         }
+
+    def _segment(self) -> dict[str, Any]:
+        """This process's share of the run: its steps and the options it changed on resuming."""
+        return {"start_step": self.segment_start, "end_step": self.step, "changed": self.segment_changes}
 
     def _resume(self, path: Path) -> None:
         state = load_checkpoint(path)
@@ -193,6 +201,16 @@ class Trainer:
         self.skipped_files, self.skipped_steps = state["skipped_files"], state["skipped_steps"]
         self.last_val = dict(state.get("last_val", {}))
         self.resumed_from = path
+        # options given again on resuming win over the stored optimiser settings
+        for opt, lr in ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d)):
+            for group in opt.param_groups:
+                group["lr"], group["betas"] = lr, (self.config.beta1, 0.999)
+        self.segments = list(state.get("segments", [{"start_step": 0, "end_step": self.step, "changed": {}}]))
+        self.segment_start = self.step
+        before = state["config"]
+        self.segment_changes = {
+            k: v for k, v in self.config.to_dict().items() if k != "resume" and before.get(k) != v
+        }
 
     # --------------------------------------------------------------------------------------- loop
 
@@ -434,6 +452,7 @@ class Trainer:
             "device": self.device.type,
             "train_config": c.to_dict(),
             "validation": self.last_val,
+            "segments": [*self.segments, self._segment()],
         }
         if self.val_set is not None:
             card["validation_baselines"] = baseline_table(self.val_set)
