@@ -73,8 +73,10 @@ def expand_jobs(inputs: str | Path, output_dir: Path | None, options: dict[str, 
             raise OptionError("a batch of videos needs an output folder (-o DIR)")
         if glob.has_magic(text) and not path.exists():
             root, sources = _expand_glob(text, output_dir)
-        elif path.is_dir():
+        elif path.is_dir() and not is_frame_folder(path):
             root, sources = path, list(_walk_videos(path, exclude=output_dir))
+        elif path.exists():  # one video file or frame folder: a batch of one
+            root, sources = path.parent, [path]
         else:
             raise InputError(f"input not found: {text}")
         if not sources:

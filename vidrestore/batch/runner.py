@@ -67,29 +67,45 @@ def _run_pool(jobs: list[BatchJob], workers: int, retries: int, finish: Finish) 
     threads = max(1, available_cores() // workers)
     while waiting:
         with ProcessPoolExecutor(max_workers=min(workers, len(waiting)), mp_context=context,
-                                 initializer=init_worker, initargs=(threads,)) as pool:
+                                 initializer=init_worker, initargs=(threads, True)) as pool:
             running: dict[Future[JobResult], int] = {}
             todo, waiting = waiting, []
-            while todo or running:
-                for index in todo:
-                    try:
-                        future = pool.submit(process_job, jobs[index], attempts[index] + 1)
-                    except BrokenProcessPool:
-                        waiting.append(index)  # submitted again to the next pool
-                        continue
-                    attempts[index] += 1
-                    running[future] = index
-                todo = []
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    index = running.pop(future)
-                    result = _result_of(future, jobs[index], attempts[index])
-                    if result.status == "failed" and result.retryable and attempts[index] <= retries:
-                        todo.append(index)
-                    else:
-                        finish(index, result, attempts[index])
+            try:
+                _drain(pool, jobs, attempts, retries, todo, running, waiting, finish)
+            except BaseException:  # Ctrl-C or SIGTERM: stop the workers now; they remove their temp files
+                processes = list((getattr(pool, "_processes", None) or {}).values())
+                pool.shutdown(wait=False, cancel_futures=True)
+                for process in processes:
+                    process.terminate()
+                for process in processes:  # shutdown(wait=False) no longer waits for them: do it here
+                    process.join(timeout=60)
+                raise
+
+
+def _drain(pool: ProcessPoolExecutor, jobs: list[BatchJob], attempts: list[int], retries: int,
+           todo: list[int], running: dict[Future[JobResult], int], waiting: list[int],
+           finish: Finish) -> None:
+    """Submit ``todo``, collect results as they come, resubmit the retryable ones while this pool lives."""
+    while todo or running:
+        for index in todo:
+            try:
+                future = pool.submit(process_job, jobs[index], attempts[index] + 1)
+            except BrokenProcessPool:
+                waiting.append(index)  # submitted again to the next pool
+                continue
+            attempts[index] += 1
+            running[future] = index
+        todo = []
+        if not running:
+            break
+        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in finished:
+            index = running.pop(future)
+            result = _result_of(future, jobs[index], attempts[index])
+            if result.status == "failed" and result.retryable and attempts[index] <= retries:
+                todo.append(index)
+            else:
+                finish(index, result, attempts[index])
 
 
 def available_cores() -> int:

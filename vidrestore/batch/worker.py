@@ -7,9 +7,12 @@ Every worker keeps one inpainter per set of inpainting options for its whole lif
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from vidrestore.batch.done import remove_record, verified_frames, write_record
 from vidrestore.batch.jobs import BatchJob
@@ -17,6 +20,7 @@ from vidrestore.batch.report import JobResult, one_line
 from vidrestore.errors import OutputError, VidrestoreError
 from vidrestore.inpaint.base import Inpainter
 from vidrestore.inpaint.registry import InpaintOptions, create_inpainter
+from vidrestore.io.atomic import discard
 
 _inpainters: dict[InpaintOptions, Inpainter] = {}
 
@@ -35,15 +39,30 @@ def keep_inpainters() -> None:
     vidrestore.api.create_inpainter = cached_inpainter
 
 
-def init_worker(threads: int | None = None) -> None:
+def init_worker(threads: int | None = None, handle_signals: bool = False) -> None:
     """Set up a worker process: keep its model, and share the cores with the other workers (OpenCV's
     pool and OpenMP; both otherwise take every core each, and threads that outnumber cores stall)."""
     keep_inpainters()
+    if handle_signals:  # a terminated worker unwinds like Ctrl-C: its temp output is removed
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
     if threads:
         import cv2
 
         cv2.setNumThreads(threads)
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # read when torch is first imported
+
+
+_stopping = False
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """Ctrl-C and SIGTERM both raise KeyboardInterrupt, once: a second signal (the driver terminating
+    a worker that Ctrl-C already stops) must not cut its clean-up short."""
+    global _stopping
+    if not _stopping:
+        _stopping = True
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -58,6 +77,12 @@ def inpainters_kept() -> Iterator[None]:
     finally:
         vidrestore.api.create_inpainter = previous
         _inpainters.clear()
+
+
+def remove_partials(output: Path) -> None:
+    """Temp outputs of a worker that was killed (no chance to clean up) while writing ``output``."""
+    for temp in output.parent.glob(f".{glob.escape(output.name)}.partial-*"):
+        discard(temp)
 
 
 def process_job(job: BatchJob, attempt: int = 1) -> JobResult:
@@ -80,6 +105,7 @@ def process_job(job: BatchJob, attempt: int = 1) -> JobResult:
                 return result
         job.output.parent.mkdir(parents=True, exist_ok=True)
         remove_record(job.output)  # a stale record must never vouch for what is written next
+        remove_partials(job.output)
         # Within a batch an output without a valid record is ours and unfinished: redo it.
         redo = force or job.output.exists()
         summary = restore(job.input, job.output, overwrite=redo, progress=False, **options)
