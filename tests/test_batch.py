@@ -354,3 +354,23 @@ def test_sigterm_stops_the_workers_and_leaves_no_temp_files(
     report = json.loads((out / "vidrestore-report.json").read_text())
     assert report["interrupted"] >= 1 and report["inputs"] == 3
     assert not [p for p in out.iterdir() if ".partial-" in p.name]
+
+
+def test_a_worker_builds_its_inpainter_once_for_all_its_videos(
+    videos: Path, mask: Path, tmp_path: Path, monkeypatch
+) -> None:  # noqa: ANN001
+    import vidrestore.api
+    import vidrestore.batch.worker as worker
+
+    built: list[object] = []
+    real = worker.create_inpainter
+
+    def counting(options):  # noqa: ANN001, ANN202
+        built.append(options)
+        return real(options)
+
+    monkeypatch.setattr(worker, "create_inpainter", counting)
+    original = vidrestore.api.create_inpainter
+    report = run_batch(str(videos), tmp_path / "out", mask=mask, progress=False, **FAST)
+    assert report.count("done") == 3 and len(built) == 1  # one Telea backend for three videos
+    assert vidrestore.api.create_inpainter is original  # an in-process batch leaves the API as it found it
