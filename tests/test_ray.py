@@ -21,8 +21,9 @@ FAST = {"method": "telea", "preset": "ultrafast"}
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():  # noqa: ANN201
-    """One Ray instance for the module: starting one costs several seconds on 2 cores."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+    """One Ray instance for the module: starting one costs several seconds on 2 cores. It declares
+    one GPU, which Ray only counts, so that the actor-pool path can run on a CPU machine."""
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="warning")
     yield
     ray.shutdown()
 
@@ -76,3 +77,14 @@ def test_segments_as_one_ray_task_join_like_a_single_pass(batch: tuple[Path, Pat
     a, pts_a, _ = read_video(tmp_path / "single.mp4")
     b, pts_b, _ = read_video(tmp_path / "split" / "long.mp4")
     assert pts_a == pts_b and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_with_gpus_an_actor_per_gpu_takes_the_videos_in_turn(batch: tuple[Path, Path], tmp_path: Path,
+                                                             monkeypatch) -> None:  # noqa: ANN001
+    import vidrestore.batch.ray_runner as ray_runner
+
+    monkeypatch.setattr(ray_runner, "_wants_gpu", lambda job: True)  # as for the GAN on a GPU cluster
+    videos, mask = batch
+    report = run_batch(str(videos), tmp_path / "out", ray="auto", mask=mask, progress=False, **FAST)
+    assert sorted(r.status for r in report.results) == ["done", "done", "done", "failed"]
+    assert all(len(read_video(tmp_path / "out" / name)[0]) == N for name in ("a.mp4", "b.mp4", "sub/c.mp4"))
