@@ -139,7 +139,8 @@ def main() -> None:
         print(f"| {name} | {seconds:.2f} | {frames / seconds:.1f} | {base / seconds:.2f} | {cpu_text} |")
     print(f"load average (1 min) before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f} on {cores} "
           "cores; a speedup needs idle cores")
-    print(f"best of {args.rounds} rounds per row, rows alternating in order")
+    print(f"best of {args.rounds} rounds per row, rows alternating in order; the worker rows include "
+          "starting the worker processes, Ray's workers are started by ray.init")
     if startup:
         print(f"Ray start-up (ray.init, not in the rows): {min(startup):.1f}s")
     if args.json:

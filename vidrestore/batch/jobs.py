@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import glob
 import inspect
+import io
 import json
 import os
 import types
@@ -90,10 +91,7 @@ def expand_jobs(inputs: str | Path, output_dir: Path | None, options: dict[str, 
 
 def output_for(source: Path, root: Path, output_dir: Path) -> Path:
     """``root/a/b/clip.mp4`` -> ``output_dir/a/b/clip.mp4``; other containers become ``.mkv``."""
-    try:
-        relative = source.resolve().relative_to(root.resolve())
-    except ValueError:
-        relative = Path(source.name)
+    relative = _relative(source, root)
     if source.is_dir():
         return output_dir / relative
     if relative.suffix.lower() not in KEPT_SUFFIXES:
@@ -150,7 +148,7 @@ def _read_rows(manifest: Path) -> list[tuple[int, dict[str, object]]]:
         raise InputError(f"cannot read manifest {manifest} ({exc})") from None
     rows: list[tuple[int, dict[str, object]]] = []
     if manifest.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines())
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         for row in reader:
             cleaned = {(k or "").strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
             if any(v not in (None, "") for v in cleaned.values()):
@@ -296,11 +294,16 @@ def _absolute(job: BatchJob) -> BatchJob:
     return dataclasses.replace(job, input=job.input.absolute(), output=job.output.absolute(), options=options)
 
 
-def _name(source: Path, root: Path) -> str:
+def _relative(source: Path, root: Path) -> Path:
+    """``source`` below ``root`` as written (symlinks not followed), else just its name."""
     try:
-        return source.resolve().relative_to(root.resolve()).as_posix()
+        return Path(os.path.abspath(source)).relative_to(os.path.abspath(root))
     except ValueError:
-        return str(source)
+        return Path(source.name)
+
+
+def _name(source: Path, root: Path) -> str:
+    return _relative(source, root).as_posix()
 
 
 def _check_distinct_outputs(jobs: list[BatchJob]) -> None:
