@@ -64,37 +64,37 @@ def run_ray(jobs: list[BatchJob], address: str | None = "local", retries: int = 
         if gpus and any(_wants_gpu(job) for job in jobs):
             actor = ray.remote(num_cpus=1, num_gpus=1, max_restarts=retries,
                                max_task_retries=retries)(Restorer)
-            pool = [actor.remote() for _ in range(min(gpus, len(jobs)))]
-            free = list(pool)
+            free = [actor.remote() for _ in range(min(gpus, len(jobs)))]
             busy: dict[object, object] = {}
 
-            def submit(job: BatchJob, attempt: int):  # noqa: ANN202 - ObjectRef, or None when all actors are busy
-                if not free:
-                    return None
+            def submit(job: BatchJob, attempt: int):  # noqa: ANN202 - ObjectRef
                 worker = free.pop()
                 ref = worker.run.remote(job, attempt)
                 busy[ref] = worker
                 return ref
 
-            def release(ref: object) -> None:
-                free.append(busy.pop(ref))
+            def release(ref: object, died: bool) -> None:
+                worker = busy.pop(ref)
+                free.append(actor.remote() if died else worker)  # a dead actor (restarts used up) is replaced
 
-            return _dispatch(ray, jobs, submit, release, retries, progress, on_result)
+            return _dispatch(ray, jobs, submit, release, len(free), retries, progress, on_result)
         task = ray.remote(max_retries=retries)(ray_task)
 
         def submit_task(job: BatchJob, attempt: int):  # noqa: ANN202 - ObjectRef
             need = min(_cpus_for(job), cpus)
             return task.options(num_cpus=need).remote(job, attempt, need)
 
-        return _dispatch(ray, jobs, submit_task, lambda ref: None, retries, progress, on_result)
+        queued = 4 * cpus  # a few tasks per CPU keep every CPU busy; the rest wait on the driver
+        return _dispatch(ray, jobs, submit_task, lambda ref, died: None, queued, retries, progress, on_result)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _dispatch(ray, jobs: list[BatchJob], submit: Callable, release: Callable, retries: int,  # noqa: ANN001
-              progress: bool, on_result: OnResult | None) -> list[JobResult]:
-    """Submit jobs as slots allow, collect them as they finish (driver's bar), resubmit bounded."""
+def _dispatch(ray, jobs: list[BatchJob], submit: Callable, release: Callable, limit: int,  # noqa: ANN001
+              retries: int, progress: bool, on_result: OnResult | None) -> list[JobResult]:
+    """Keep up to ``limit`` jobs submitted, collect them as they finish (the driver's bar advances),
+    and submit again the ones that failed in a way that may pass, at most ``retries`` times."""
     results: list[JobResult | None] = [None] * len(jobs)
     attempts = [0] * len(jobs)
     queue = list(range(len(jobs)))
@@ -102,18 +102,15 @@ def _dispatch(ray, jobs: list[BatchJob], submit: Callable, release: Callable, re
     with progress_bar(len(jobs), progress) as bar:
         try:
             while queue or running:
-                while queue:
-                    ref = submit(jobs[queue[0]], attempts[queue[0]] + 1)
-                    if ref is None:
-                        break
+                while queue and len(running) < limit:
                     index = queue.pop(0)
                     attempts[index] += 1
-                    running[ref] = index
+                    running[submit(jobs[index], attempts[index])] = index
                 done, _ = ray.wait(list(running), num_returns=1)
                 for ref in done:
                     index = running.pop(ref)
-                    release(ref)
-                    result = _result_of(ray, ref, jobs[index], attempts[index])
+                    result, died = _result_of(ray, ref, jobs[index], attempts[index])
+                    release(ref, died)
                     if result.status == "failed" and result.retryable and attempts[index] <= retries:
                         queue.append(index)
                         continue
@@ -127,17 +124,21 @@ def _dispatch(ray, jobs: list[BatchJob], submit: Callable, release: Callable, re
         except BaseException:
             for ref in running:  # interrupted: stop the workers so they remove their temp outputs
                 ray.cancel(ref)
+            if running:
+                ray.wait(list(running), num_returns=len(running), timeout=60)
             raise
     return [r for r in results if r is not None]
 
 
-def _result_of(ray, ref: object, job: BatchJob, attempt: int) -> JobResult:  # noqa: ANN001
+def _result_of(ray, ref: object, job: BatchJob, attempt: int) -> tuple[JobResult, bool]:  # noqa: ANN001
+    """The job's result, and whether its worker died (Ray's own retries of that were used up)."""
     try:
-        return ray.get(ref)
-    except ray.exceptions.RayError as exc:  # the worker died more often than Ray's max_retries allows
+        return ray.get(ref), False
+    except ray.exceptions.RayError as exc:
         message = one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        return JobResult(str(job.input), str(job.output), "failed", error=f"{type(exc).__name__}: {message}",
-                         attempts=attempt)
+        error = f"{type(exc).__name__}: {message}"
+        failed = JobResult(str(job.input), str(job.output), "failed", error=error, attempts=attempt)
+        return failed, isinstance(exc, ray.exceptions.RayActorError)
 
 
 def _wants_gpu(job: BatchJob) -> bool:
