@@ -1,0 +1,211 @@
+"""The detection stage: runs the damage detectors over a stream of frame batches.
+
+Each detector is a small streaming object (``push`` a luma frame, get back the masks of the
+frames it can now decide, ``finish`` at the end) with its own bounded window; this stage feeds
+them, holds batches back until every detector has decided their frames, ORs the detected damage
+into ``batch.masks`` and records it per kind in ``batch.extras["detected"]``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from vidrestore.detect.blotch import BlotchDetector
+from vidrestore.detect.logo import LogoDetector
+from vidrestore.detect.scratch import ScratchDetector
+from vidrestore.errors import InputError, OptionError
+from vidrestore.frames import FrameBatch
+
+DETECTOR_KINDS = ("scratch", "blotch", "logo")
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    """Which detectors run and how sensitive each is (1.0 = default; higher finds fainter damage
+    at the cost of more false alarms). ``logo_frames``: frames of statistics before the logo
+    decision (they are held back until then)."""
+
+    kinds: tuple[str, ...] = DETECTOR_KINDS
+    scratch_sensitivity: float = 1.0
+    blotch_sensitivity: float = 1.0
+    logo_sensitivity: float = 1.0
+    logo_frames: int = 60
+
+    def __post_init__(self) -> None:
+        kinds = tuple(self.kinds)
+        object.__setattr__(self, "kinds", kinds)
+        unknown = [k for k in kinds if k not in DETECTOR_KINDS]
+        if unknown:
+            raise OptionError(
+                f"unknown damage kind {unknown[0]!r} for detection; choose from {', '.join(DETECTOR_KINDS)}"
+            )
+        if not kinds:
+            raise OptionError("no damage kind to detect; choose from " + ", ".join(DETECTOR_KINDS))
+        if len(set(kinds)) != len(kinds):
+            raise OptionError(f"damage kinds listed twice: {', '.join(kinds)}")
+        for name in ("scratch_sensitivity", "blotch_sensitivity", "logo_sensitivity"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0.05 <= value <= 20):
+                raise OptionError(f"{name.replace('_', ' ')} must be between 0.05 and 20, got {value!r}")
+        if not isinstance(self.logo_frames, int) or self.logo_frames < 1:
+            raise OptionError(f"logo frames must be a positive whole number, got {self.logo_frames!r}")
+
+    @classmethod
+    def parse_kinds(cls, text: str, **kwargs: float | int) -> DetectOptions:
+        """Options from a comma-separated list such as ``"scratch,blotch"``."""
+        kinds = tuple(k.strip().lower() for k in text.split(",") if k.strip())
+        return cls(kinds=kinds, **kwargs)  # type: ignore[arg-type]
+
+
+class FrameDetector(Protocol):
+    """What the stage needs from one detector."""
+
+    kind: str
+    lookahead: int
+
+    def push(self, luma: np.ndarray) -> list[tuple[int, np.ndarray]]: ...
+
+    def finish(self) -> list[tuple[int, np.ndarray]]: ...
+
+
+def build_detectors(options: DetectOptions) -> list[FrameDetector]:
+    """One fresh detector per requested kind, in the order given."""
+    made: dict[str, FrameDetector] = {}
+    for kind in options.kinds:
+        if kind == "scratch":
+            made[kind] = ScratchDetector(options.scratch_sensitivity)
+        elif kind == "blotch":
+            made[kind] = BlotchDetector(options.blotch_sensitivity)
+        else:
+            made[kind] = LogoDetector(options.logo_sensitivity, frames=options.logo_frames)
+    return list(made.values())
+
+
+class DamageDetector:
+    """Streaming stage: batches in, the same batches out (same order, none dropped), each with
+    ``masks |= detected damage`` and ``extras["detected"] = {kind: bool (N, H, W)}``.
+
+    Memory is bounded by ``lookahead`` frames (plus the batch they arrive in), whatever the
+    length of the video: 2 for blotches, 6 for scratches, ``logo_frames`` for logos.
+    """
+
+    def __init__(self, options: DetectOptions) -> None:
+        self.options = options
+        self._detectors = build_detectors(options)
+        self.lookahead = max(d.lookahead for d in self._detectors)
+        self._flagged = dict.fromkeys(options.kinds, 0)
+        self._pixels = 0
+        self._frames = 0
+
+    def run(self, batches: Iterable[FrameBatch]) -> Iterator[FrameBatch]:
+        """Detect damage in ``batches`` (consumed in order); yields them as soon as decided."""
+        held: deque[FrameBatch] = deque()
+        slots: dict[int, tuple[FrameBatch, int]] = {}
+        waiting: dict[int, int] = {}  # position -> detectors still to report
+        open_rows: dict[int, int] = {}  # id(batch) -> frames not yet decided
+        position = 0
+        shape: tuple[int, int] | None = None
+        kinds = self.options.kinds
+
+        def apply(kind: str, pos: int, mask: np.ndarray) -> None:
+            batch, row = slots[pos]
+            batch.extras["detected"][kind][row] |= mask
+            waiting[pos] -= 1
+            if waiting[pos] == 0:
+                detected = batch.extras["detected"]
+                masks = batch.ensure_masks()
+                for k in kinds:
+                    masks[row] |= detected[k][row]
+                    self._flagged[k] += int(np.count_nonzero(detected[k][row]))
+                self._pixels += mask.size
+                self._frames += 1
+                del waiting[pos], slots[pos]
+                open_rows[id(batch)] -= 1
+
+        for batch in batches:
+            n = len(batch)
+            held.append(batch)
+            open_rows[id(batch)] = n
+            if n:
+                frames = batch.frames
+                if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+                    raise InputError(
+                        f"frames must be uint8 RGB (N, H, W, 3), got {frames.dtype} {frames.shape}"
+                    )
+                if shape is None:
+                    shape = frames.shape[1:3]
+                elif frames.shape[1:3] != shape:
+                    raise InputError(
+                        f"frame size changed from {shape[1]}x{shape[0]} to "
+                        f"{frames.shape[2]}x{frames.shape[1]} at frame {position}"
+                    )
+                batch.ensure_masks()
+                batch.extras["detected"] = {k: np.zeros((n, *shape), dtype=bool) for k in kinds}
+            for row in range(n):
+                luma = cv2.cvtColor(batch.frames[row], cv2.COLOR_RGB2GRAY)
+                slots[position] = (batch, row)
+                waiting[position] = len(self._detectors)
+                for detector in self._detectors:
+                    for pos, mask in detector.push(luma):
+                        apply(detector.kind, pos, mask)
+                position += 1
+            while held and open_rows[id(held[0])] == 0:
+                del open_rows[id(held[0])]
+                yield held.popleft()
+        for detector in self._detectors:
+            for pos, mask in detector.finish():
+                apply(detector.kind, pos, mask)
+        if waiting:  # a detector failed to decide a frame: a bug, not a user error
+            raise RuntimeError(f"detection left {len(waiting)} frames undecided")
+        while held:
+            yield held.popleft()
+
+    def summary(self) -> dict[str, float]:
+        """Share of pixels flagged per kind over the frames decided so far."""
+        if self._pixels == 0:
+            return dict.fromkeys(self.options.kinds, 0.0)
+        return {k: v / self._pixels for k, v in self._flagged.items()}
+
+    @property
+    def frames_done(self) -> int:
+        return self._frames
+
+
+def detect_frames(
+    frames: np.ndarray, options: DetectOptions, batch_size: int = 16
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Detect damage in an in-memory clip, uint8 (T, H, W, 3): (all damage, {kind: masks}).
+
+    A convenience over ``DamageDetector`` for tests, benchmarks and small clips.
+    """
+    t = len(frames)
+
+    def batches() -> Iterator[FrameBatch]:
+        for start in range(0, t, batch_size):
+            stop = min(t, start + batch_size)
+            yield FrameBatch(
+                indices=list(range(start, stop)),
+                pts=list(range(start, stop)),
+                time_base=Fraction(1, 25),
+                frames=frames[start:stop],
+            )
+
+    detector = DamageDetector(options)
+    shape = frames.shape[1:3]
+    union = np.zeros((t, *shape), dtype=bool)
+    per_kind = {k: np.zeros((t, *shape), dtype=bool) for k in options.kinds}
+    for batch in detector.run(batches()):
+        if not len(batch):
+            continue
+        sl = slice(batch.indices[0], batch.indices[-1] + 1)
+        union[sl] = batch.masks
+        for k in options.kinds:
+            per_kind[k][sl] = batch.extras["detected"][k]
+    return union, per_kind
