@@ -124,7 +124,12 @@ def run_fix(config: FixConfig) -> RestoreSummary:
     except BaseException:
         job.source.close()
         raise
-    return run_job(job, sink, config)
+    try:
+        return run_job(job, sink, config)
+    except BaseException:  # also an interrupt that lands before the pipeline's own guard
+        sink.abort()
+        job.source.close()
+        raise
 
 
 @dataclass

@@ -115,9 +115,11 @@ def run_pipeline(
 ) -> PipelineResult:
     """Drive frames ``start..stop`` of ``source`` through ``stages`` into ``sink``; the sink is aborted on any failure."""
     frames = source.frames(start, stop) if (start or stop is not None) else source.frames()
-    decoded = BackgroundIterator(batch_frames(frames, batch_size, source.info.time_base), maxsize=2)
-    writer: BackgroundConsumer[FrameBatch] = BackgroundConsumer(lambda b: _write_batch(sink, b), maxsize=2)
+    decoded: BackgroundIterator[FrameBatch] | None = None
+    writer: BackgroundConsumer[FrameBatch] | None = None
     try:
+        decoded = BackgroundIterator(batch_frames(frames, batch_size, source.info.time_base), maxsize=2)
+        writer = BackgroundConsumer(lambda b: _write_batch(sink, b), maxsize=2)
         batches: Iterator[FrameBatch] = iter(decoded)
         for stage in stages:
             batches = stage.run(batches)
@@ -128,12 +130,15 @@ def run_pipeline(
         writer.finish()
         sink.close()
     except BaseException:
-        writer.cancel()
-        decoded.close()
+        if writer is not None:
+            writer.cancel()
+        if decoded is not None:
+            decoded.close()
         sink.abort()
         raise
     finally:
-        decoded.close()
+        if decoded is not None:
+            decoded.close()
         source.close()
     return PipelineResult(sink.frames_written, list(sink.warnings))
 
