@@ -95,8 +95,9 @@ class BlotchDetector:
         self._count = 0
         self._next = 0  # the next position to decide
 
-    def push(self, luma: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """Add the next frame's luma (uint8 (H, W)); returns masks that became decidable."""
+    def push(self, luma: np.ndarray) -> list[tuple[int, np.ndarray | None]]:
+        """Add the next frame's luma (uint8 (H, W)); returns (position, mask) for the frames that
+        became decidable, mask None where nothing was found."""
         frame = self._prepare(self._count, luma)
         self._count += 1
         if self._frames:
@@ -109,7 +110,7 @@ class BlotchDetector:
             self._forget(self._next - 3)
         return out
 
-    def finish(self) -> list[tuple[int, np.ndarray]]:
+    def finish(self) -> list[tuple[int, np.ndarray | None]]:
         """Masks for the frames still waiting for look-ahead, decided on what there is."""
         out = []
         while self._next < self._count:
@@ -171,7 +172,7 @@ class BlotchDetector:
             del self._motion[key]
         self._cut.pop(position - 1, None)
 
-    def _decide(self, t: int) -> np.ndarray:
+    def _decide(self, t: int) -> np.ndarray | None:
         """Pick the two reference frames for frame t (both sides if no cut), then detect."""
         cur = self._frame(t)
         assert cur is not None
@@ -184,10 +185,10 @@ class BlotchDetector:
         elif before and t >= 2 and not self._cut.get(t - 2, True):
             refs = [t - 1, t - 2]
         else:
-            return _empty(cur.luma)
+            return None
         others = [self._frame(r) for r in refs]
         if any(o is None for o in others):
-            return _empty(cur.luma)
+            return None
         return self._detect(cur, others[0], others[1])  # type: ignore[arg-type]
 
     def _motion_to(self, t: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -206,12 +207,11 @@ class BlotchDetector:
         fit = np.maximum(first.fit, second.fit[ys2, xs2])
         return flow, reliable, fit
 
-    def _detect(self, cur: _Frame, a: _Frame, b: _Frame) -> np.ndarray:
+    def _detect(self, cur: _Frame, a: _Frame, b: _Frame) -> np.ndarray | None:
         s = self.settings
-        mask = _empty(cur.luma)
         y, x, bright = _spike_candidates(a.luma, cur.luma, b.luma, s.spike)
         if y.size == 0 or y.size > s.max_flagged * cur.luma.size:
-            return mask
+            return None
         h, w = cur.luma.shape
         value = cur.luma[y, x].astype(np.int16)
         keep = np.ones(y.size, dtype=bool)
@@ -235,17 +235,14 @@ class BlotchDetector:
         (lo_a, hi_a), (lo_b, hi_b) = ranges
         keep &= (lo_a <= hi_b + s.agree_margin) & (lo_b <= hi_a + s.agree_margin)
         if not keep.any():
-            return mask
+            return None
         y, x = _speck_clusters(y[keep], x[keep], (h, w), s.max_size, s.min_pixels)
         if y.size == 0:
-            return mask
+            return None
+        mask = np.zeros((h, w), dtype=bool)
         mask[y, x] = True
         # cover the soft rim of the speck (and the pixels the spike test just missed)
         return cv2.dilate(mask.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
-
-
-def _empty(luma: np.ndarray) -> np.ndarray:
-    return np.zeros(luma.shape, dtype=bool)
 
 
 def spike_detection_index(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray) -> np.ndarray:

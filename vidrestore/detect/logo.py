@@ -115,7 +115,6 @@ class LogoDetector:
         self._pending: list[int] = []
         self._mask: np.ndarray | None = None
         self._decided = False
-        self._shape: tuple[int, int] | None = None
         self._count = 0
 
     @property
@@ -123,37 +122,30 @@ class LogoDetector:
         """The static mask once decided (None before, or when no overlay was found)."""
         return self._mask
 
-    def push(self, luma: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """Add the next frame's luma (uint8 (H, W)); returns masks that became decidable."""
+    def push(self, luma: np.ndarray) -> list[tuple[int, np.ndarray | None]]:
+        """Add the next frame's luma (uint8 (H, W)); returns (position, mask) for the frames that
+        became decidable, mask None where nothing was found."""
         position = self._count
         self._count += 1
-        if self._shape is None:
-            self._shape = luma.shape
         if self._decided:
-            return [(position, self._static())]
+            return [(position, self._mask)]
         self._stats.add(luma)
         self._pending.append(position)
         if self._stats.count >= self.frames:
             return self._decide()
         return []
 
-    def finish(self) -> list[tuple[int, np.ndarray]]:
+    def finish(self) -> list[tuple[int, np.ndarray | None]]:
         """Decide on what there is when the clip is shorter than the window."""
         return [] if self._decided else self._decide()
 
-    def _decide(self) -> list[tuple[int, np.ndarray]]:
+    def _decide(self) -> list[tuple[int, np.ndarray | None]]:
         self._mask = self._stats.find(self.settings)
         self._decided = True
         self._stats = LogoStatistics()  # free the sums
-        out = [(p, self._static()) for p in self._pending]
+        out = [(p, self._mask) for p in self._pending]
         self._pending = []
         return out
-
-    def _static(self) -> np.ndarray:
-        if self._mask is None:
-            assert self._shape is not None
-            return np.zeros(self._shape, dtype=bool)
-        return self._mask
 
 
 def _work_scale(luma: np.ndarray) -> np.ndarray:

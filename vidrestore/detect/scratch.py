@@ -37,6 +37,7 @@ class ScratchSettings:
     persistence: float = 3.0  # a line's partner in the next frame is at most this far, px
     max_wiggle: float = 1.5  # RMS distance of a line's peaks from a straight line, px
     row_support: float = 0.8  # share of band rows where the line must be a ridge
+    segment_support: float = 0.6  # the same, for each segment of a line
 
     @classmethod
     def from_sensitivity(cls, sensitivity: float) -> ScratchSettings:
@@ -108,8 +109,9 @@ class ScratchDetector:
         self._count = 0
         self._next = 0
 
-    def push(self, luma: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """Add the next frame's luma (uint8 (H, W)); returns masks that became decidable."""
+    def push(self, luma: np.ndarray) -> list[tuple[int, np.ndarray | None]]:
+        """Add the next frame's luma (uint8 (H, W)); returns (position, mask) for the frames that
+        became decidable, mask None where nothing was found."""
         band = max(1, round(luma.shape[0] / BAND_ROWS_TARGET))
         bands, chains = find_scratch_chains(luma, band, self.settings)
         t = self._count
@@ -123,7 +125,7 @@ class ScratchDetector:
             self._next += 1
         return out
 
-    def finish(self) -> list[tuple[int, np.ndarray]]:
+    def finish(self) -> list[tuple[int, np.ndarray | None]]:
         """Masks for the frames still waiting for look-ahead."""
         out = []
         while self._next < self._count:
@@ -172,10 +174,10 @@ class ScratchDetector:
             track.votes.scene_motion += scene_shift**2
             track.votes.mismatch += (line_shift - scene_shift) ** 2
 
-    def _decide(self, t: int) -> np.ndarray:
+    def _decide(self, t: int) -> np.ndarray | None:
         entry = next(e for e in self._window if e[0] == t)
         _, chains, band, shape = entry
-        mask = np.zeros(shape, dtype=bool)
+        mask = None
         for chain in chains:
             track = self._tracks.get(chain.track)
             if track is None:
@@ -186,6 +188,8 @@ class ScratchDetector:
                 continue
             if track.votes.scene_structure:
                 continue
+            if mask is None:
+                mask = np.zeros(shape, dtype=bool)
             _draw(mask, chain, band, self.settings.half_width)
         return mask
 
@@ -271,7 +275,11 @@ def find_scratch_chains(luma: np.ndarray, band: int, s: ScratchSettings) -> tupl
     segments = bands[: nseg * SEGMENT].reshape(nseg, SEGMENT, w).mean(axis=1)
     chains: list[_Chain] = []
     margin = s.side + 2  # frame borders often carry a dark or bright column of their own
-    for sign, peaks in zip((1, -1), ridge_peaks(segments, s.contrast, s.side), strict=True):
+    support = _segment_support(bands[: nseg * SEGMENT], s.side)
+    for sign, peaks, rows_ok in zip((1, -1), ridge_peaks(segments, s.contrast, s.side), support, strict=True):
+        # a segment peak made by a line is a ridge in most of its band rows, one made by
+        # texture that happens to average into a ridge is not
+        peaks &= rows_ok >= s.segment_support
         peaks[:, :margin] = False
         peaks[:, w - margin :] = False
         for chain in _link_segments(peaks, band, h, s):
@@ -279,6 +287,21 @@ def find_scratch_chains(luma: np.ndarray, band: int, s: ScratchSettings) -> tupl
             if chain.straightness <= s.max_wiggle and chain.row_support >= s.row_support:
                 chains.append(chain)
     return bands, chains
+
+
+def _segment_support(bands: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per segment and column, the share of band rows where a bright (then a dark) ridge passes
+    within one column: (nseg, W) float32 each."""
+    nb, w = bands.shape
+    p = np.pad(bands, ((0, 0), (side + 1, side + 1)), mode="edge")
+    out = []
+    for sign in (1, -1):
+        v = sign * p
+        margin = v[:, side : side + w + 2] - np.maximum(v[:, 0 : w + 2], v[:, 2 * side : 2 * side + w + 2])
+        ok = margin > 1.0
+        loose = ok[:, 0:w] | ok[:, 1 : w + 1] | ok[:, 2 : w + 2]
+        out.append(loose.reshape(nb // SEGMENT, SEGMENT, w).mean(axis=1, dtype=np.float32))
+    return out[0], out[1]
 
 
 def _row_support(bands: np.ndarray, chain: _Chain, sign: int, side: int) -> float:
@@ -308,10 +331,14 @@ def _link_segments(peaks: np.ndarray, band: int, h: int, s: ScratchSettings) -> 
     count, labels, stats, _ = cv2.connectedComponentsWithStats(linked, connectivity=8)
     chains = []
     min_segments = max(2, int(np.ceil(s.min_length * h / (SEGMENT * band))))
-    for i in range(1, count):
-        x0, y0, cw, ch = stats[i, :4]
-        if ch < min_segments:
+    # segments holding a peak, per component: most components are texture spanning a few
+    seg_rows, seg_cols = np.nonzero(peaks)
+    present = np.zeros((count, nseg), dtype=bool)
+    present[labels[seg_rows, seg_cols], seg_rows] = True
+    for i in np.flatnonzero(present.sum(axis=1) >= min_segments).tolist():
+        if i == 0:
             continue
+        x0, y0, cw, ch = stats[i, :4]
         region = (labels[y0 : y0 + ch, x0 : x0 + cw] == i) & peaks[y0 : y0 + ch, x0 : x0 + cw]
         segs, xs = np.nonzero(region)
         segs, xs = segs + y0, xs + x0
@@ -336,9 +363,10 @@ def _best_line(
     if np.unique(segs).size < min_segments:
         return None
     centre = segs + 0.5
-    pick = np.linspace(0, segs.size - 1, min(segs.size, 80)).astype(np.intp)
-    a, b = np.meshgrid(pick, pick, indexing="ij")
-    order = segs[a] < segs[b]
+    pick = np.linspace(0, segs.size - 1, min(segs.size, 48)).astype(np.intp)
+    i, j = np.triu_indices(pick.size, 1)
+    a, b = pick[i], pick[j]
+    order = segs[a] != segs[b]
     a, b = a[order], b[order]
     if a.size == 0:
         return None

@@ -70,9 +70,9 @@ class FrameDetector(Protocol):
     kind: str
     lookahead: int
 
-    def push(self, luma: np.ndarray) -> list[tuple[int, np.ndarray]]: ...
+    def push(self, luma: np.ndarray) -> list[tuple[int, np.ndarray | None]]: ...
 
-    def finish(self) -> list[tuple[int, np.ndarray]]: ...
+    def finish(self) -> list[tuple[int, np.ndarray | None]]: ...
 
 
 def build_detectors(options: DetectOptions) -> list[FrameDetector]:
@@ -114,17 +114,15 @@ class DamageDetector:
         shape: tuple[int, int] | None = None
         kinds = self.options.kinds
 
-        def apply(kind: str, pos: int, mask: np.ndarray) -> None:
+        def apply(kind: str, pos: int, mask: np.ndarray | None) -> None:
             batch, row = slots[pos]
-            batch.extras["detected"][kind][row] |= mask
+            if mask is not None:
+                batch.extras["detected"][kind][row] |= mask
+                batch.masks[row] |= mask
+                self._flagged[kind] += int(np.count_nonzero(mask))
             waiting[pos] -= 1
             if waiting[pos] == 0:
-                detected = batch.extras["detected"]
-                masks = batch.ensure_masks()
-                for k in kinds:
-                    masks[row] |= detected[k][row]
-                    self._flagged[k] += int(np.count_nonzero(detected[k][row]))
-                self._pixels += mask.size
+                self._pixels += batch.masks[row].size
                 self._frames += 1
                 del waiting[pos], slots[pos]
                 open_rows[id(batch)] -= 1
