@@ -23,7 +23,7 @@ Safeguards against flagging real content:
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -45,7 +45,7 @@ class BlotchSettings:
     consistency: float = 4.0  # forward-backward flow error allowed (px)
     max_size: int = 40  # clusters wider or taller than this are not dust
     min_pixels: int = 3  # smaller clusters are noise
-    max_flagged: float = 0.05  # more candidates than this share of the frame: a flash
+    max_flagged: float = 0.02  # more spikes than this share of the frame: a flash
     cut_fraction: float = 0.3  # share of badly matched pixels that marks a scene cut
 
     @classmethod
@@ -71,7 +71,8 @@ class _Motion:
     """Motion from one frame to another, on the coarse grid (values in full-res pixels)."""
 
     flow: np.ndarray  # (gh, gw, 2) robust (median) displacement, x then y
-    reliable: np.ndarray  # (gh, gw) bool: consistent both ways and smooth around
+    consistent: np.ndarray  # (gh, gw) bool: the reverse flow leads back home
+    spread: np.ndarray  # (gh, gw) range of the flow around each cell (px): motion boundaries
     fit: np.ndarray  # (gh, gw) typical compensation error around each cell, luma levels
 
 
@@ -131,11 +132,9 @@ class BlotchDetector:
 
     def _prepare(self, position: int, luma: np.ndarray) -> _Frame:
         h, w = luma.shape
-        if w > FLOW_WIDTH:
-            size = (FLOW_WIDTH, max(8, round(h * FLOW_WIDTH / w)))
-            small = cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
-        else:
-            small = luma
+        # at most half size, so that a speck barely disturbs the flow around it
+        fw = min(FLOW_WIDTH, max(16, w // 2))
+        small = cv2.resize(luma, (fw, max(8, round(h * fw / w))), interpolation=cv2.INTER_AREA)
         kernel = np.ones((3, 3), np.uint8)
         return _Frame(position, luma, small, cv2.erode(luma, kernel), cv2.dilate(luma, kernel))
 
@@ -153,11 +152,16 @@ class BlotchDetector:
         ab = _robust_flow(fab, coarse, scale)
         ba = _robust_flow(fba, coarse, scale)
         s = self.settings
-        self._motion[(a.position, b.position)] = _Motion(ab, _reliable(ab, ba, s), _typical(err_ab, coarse))
-        self._motion[(b.position, a.position)] = _Motion(ba, _reliable(ba, ab, s), _typical(err_ba, coarse))
+        self._motion[(a.position, b.position)] = _Motion(
+            ab, *_reliability(ab, ba, s), _typical(err_ab, coarse)
+        )
+        self._motion[(b.position, a.position)] = _Motion(
+            ba, *_reliability(ba, ab, s), _typical(err_ba, coarse)
+        )
 
     def _compensation_error(self, a: np.ndarray, b: np.ndarray, flow_ab: np.ndarray) -> np.ndarray:
-        """|a - b warped onto a| on the flow grid: what motion compensation leaves unexplained."""
+        """|a - b warped onto a| on the flow grid (uint8): what motion compensation leaves
+        unexplained."""
         h, w = a.shape
         if self._grid is None or self._grid[0].shape != (h, w):
             self._grid = tuple(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
@@ -189,41 +193,51 @@ class BlotchDetector:
         others = [self._frame(r) for r in refs]
         if any(o is None for o in others):
             return None
-        return self._detect(cur, others[0], others[1])  # type: ignore[arg-type]
+        # from one side, an object moving into new ground looks like a speck: be stricter there
+        return self._detect(cur, others[0], others[1], one_sided=refs[0] + refs[1] != 2 * t)  # type: ignore[arg-type]
 
-    def _motion_to(self, t: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(flow, reliable, fit) from t to r on the coarse grid, chaining two steps if needed."""
+    def _motion_to(self, t: int, r: int) -> _Motion:
+        """Motion from t to r on the coarse grid, chaining two steps if needed."""
         if abs(r - t) == 1:
-            m = self._motion[(t, r)]
-            return m.flow, m.reliable, m.fit
+            return self._motion[(t, r)]
         mid = t + (1 if r > t else -1)
         first, second = self._motion[(t, mid)], self._motion[(mid, r)]
         gh, gw = first.flow.shape[:2]
         ys, xs = np.mgrid[0:gh, 0:gw]
         ys2 = np.clip(np.rint(ys + first.flow[..., 1] / CELL).astype(np.intp), 0, gh - 1)
         xs2 = np.clip(np.rint(xs + first.flow[..., 0] / CELL).astype(np.intp), 0, gw - 1)
-        flow = first.flow + second.flow[ys2, xs2]
-        reliable = first.reliable & second.reliable[ys2, xs2]
-        fit = np.maximum(first.fit, second.fit[ys2, xs2])
-        return flow, reliable, fit
+        return _Motion(
+            first.flow + second.flow[ys2, xs2],
+            first.consistent & second.consistent[ys2, xs2],
+            np.maximum(first.spread, second.spread[ys2, xs2]),
+            np.maximum(first.fit, second.fit[ys2, xs2]),
+        )
 
-    def _detect(self, cur: _Frame, a: _Frame, b: _Frame) -> np.ndarray | None:
+    def _detect(self, cur: _Frame, a: _Frame, b: _Frame, one_sided: bool = False) -> np.ndarray | None:
         s = self.settings
+        if one_sided:
+            s = replace(s, fit_ratio=2 * s.fit_ratio, flow_spread=0.5 * s.flow_spread)
         y, x, bright = _spike_candidates(a.luma, cur.luma, b.luma, s.spike)
-        if y.size == 0 or y.size > s.max_flagged * cur.luma.size:
-            return None
+        if y.size == 0 or y.size > 0.25 * cur.luma.size:
+            return None  # nothing, or a frame unlike both references (a flash, a failed cut test)
         h, w = cur.luma.shape
         value = cur.luma[y, x].astype(np.int16)
         keep = np.ones(y.size, dtype=bool)
         ranges = []
         for other in (a, b):
-            flow, reliable, fit = self._motion_to(cur.position, other.position)
+            m = self._motion_to(cur.position, other.position)
+            flow, fit = m.flow, m.fit
+            reliable = m.consistent & (m.spread <= s.flow_spread)
             gh, gw = reliable.shape
             cy = np.minimum(y // CELL, gh - 1)
             cx = np.minimum(x // CELL, gw - 1)
             d = flow[cy, cx]
-            yo = np.clip(np.rint(y + d[:, 1]).astype(np.intp), 0, h - 1)
-            xo = np.clip(np.rint(x + d[:, 0]).astype(np.intp), 0, w - 1)
+            yo = np.rint(y + d[:, 1]).astype(np.intp)
+            xo = np.rint(x + d[:, 0]).astype(np.intp)
+            # content that has left the other frame cannot be compared
+            keep &= (yo >= 1) & (yo < h - 1) & (xo >= 1) & (xo < w - 1)
+            np.clip(yo, 0, h - 1, out=yo)
+            np.clip(xo, 0, w - 1, out=xo)
             lo = other.low[yo, xo].astype(np.int16)
             hi = other.high[yo, xo].astype(np.int16)
             # the spike must clear the whole compensated neighbourhood, not just one pixel, and
@@ -234,8 +248,9 @@ class BlotchDetector:
         # the two reference frames must show the same content where the spike is
         (lo_a, hi_a), (lo_b, hi_b) = ranges
         keep &= (lo_a <= hi_b + s.agree_margin) & (lo_b <= hi_a + s.agree_margin)
-        if not keep.any():
-            return None
+        kept = int(np.count_nonzero(keep))
+        if kept == 0 or kept > s.max_flagged * cur.luma.size:
+            return None  # too much at once to be dust: a flash or a flicker of the whole frame
         y, x = _speck_clusters(y[keep], x[keep], (h, w), s.max_size, s.min_pixels)
         if y.size == 0:
             return None
@@ -280,8 +295,9 @@ def _robust_flow(flow: np.ndarray, coarse: tuple[int, int], scale: float) -> np.
     return f
 
 
-def _reliable(ab: np.ndarray, ba: np.ndarray, s: BlotchSettings) -> np.ndarray:
-    """Cells whose flow returns home through the reverse flow and varies little around them."""
+def _reliability(ab: np.ndarray, ba: np.ndarray, s: BlotchSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each cell's flow returns home through the reverse flow, and how much the flow
+    varies around it (px)."""
     gh, gw = ab.shape[:2]
     ys, xs = np.mgrid[0:gh, 0:gw]
     ys2 = np.clip(np.rint(ys + ab[..., 1] / CELL).astype(np.intp), 0, gh - 1)
@@ -290,7 +306,7 @@ def _reliable(ab: np.ndarray, ba: np.ndarray, s: BlotchSettings) -> np.ndarray:
     consistent = np.maximum(back[..., 0], back[..., 1]) <= s.consistency
     kernel = np.ones((3, 3), np.uint8)
     spread = cv2.dilate(ab, kernel) - cv2.erode(ab, kernel)
-    return consistent & (np.maximum(spread[..., 0], spread[..., 1]) <= s.flow_spread)
+    return consistent, np.maximum(spread[..., 0], spread[..., 1])
 
 
 def _typical(error: np.ndarray, coarse: tuple[int, int]) -> np.ndarray:
@@ -302,18 +318,28 @@ def _typical(error: np.ndarray, coarse: tuple[int, int]) -> np.ndarray:
 def _speck_clusters(
     y: np.ndarray, x: np.ndarray, shape: tuple[int, int], max_size: int, min_pixels: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Keep detections that group into speck-sized clusters; big clusters are motion failures."""
+    """Keep detections that group into compact speck-sized clusters: big clusters are motion
+    failures, thin arcs are the edges of moving objects."""
     cell = 4  # cluster on a coarse grid: cheap, and links pixels of one speck across small gaps
     h, w = shape
     grid = np.zeros((h // cell + 2, w // cell + 2), np.uint8)
     gy, gx = y // cell + 1, x // cell + 1
     grid[gy, gx] = 1
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(grid, connectivity=8)
+    count, labels = cv2.connectedComponents(grid, connectivity=8)
     lab = labels[gy, gx]
     pixels = np.bincount(lab, minlength=count)
-    limit = max_size // cell + 2
-    good = (stats[:, cv2.CC_STAT_WIDTH] <= limit) & (stats[:, cv2.CC_STAT_HEIGHT] <= limit)
-    good &= pixels >= min_pixels
+    y0 = np.full(count, h, np.intp)
+    x0 = np.full(count, w, np.intp)
+    y1 = np.zeros(count, np.intp)
+    x1 = np.zeros(count, np.intp)
+    np.minimum.at(y0, lab, y)
+    np.minimum.at(x0, lab, x)
+    np.maximum.at(y1, lab, y)
+    np.maximum.at(x1, lab, x)
+    bh, bw = y1 - y0 + 1, x1 - x0 + 1
+    good = (bh <= max_size) & (bw <= max_size) & (pixels >= min_pixels)
+    good &= pixels >= 0.25 * bh * bw  # compact, not an arc
+    good &= np.maximum(bh, bw) <= 4 * np.minimum(bh, bw)
     good[0] = False
     keep = good[lab]
     return y[keep], x[keep]

@@ -1,0 +1,103 @@
+"""Blotch detection: one-frame specks found; motion, occlusion, scene cuts and flashes left alone."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from test_detect_fixtures import panning_clip, tolerant_scores
+
+from vidrestore.damage import render_damage
+from vidrestore.detect import DetectOptions, detect_frames
+from vidrestore.detect.blotch import BlotchDetector, spike_detection_index
+
+ONLY = DetectOptions(kinds=("blotch",))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_finds_simulated_blotches_over_a_moving_scene(seed: int) -> None:
+    clip = panning_clip(n=24, height=240, width=320, seed=seed)
+    damaged, true = render_damage(clip, "blotch", np.random.default_rng(seed))
+    _, found = detect_frames(damaged, ONLY)
+    recall, precision = tolerant_scores(found["blotch"], true)
+    assert recall >= 0.65 and precision >= 0.9, (recall, precision)
+
+
+def test_clear_specks_are_all_found() -> None:
+    clip = panning_clip(n=12, height=240, width=320, seed=4)
+    damaged = clip.copy()
+    spots = [(3, 60, 80, 0), (5, 150, 200, 255), (8, 100, 260, 0)]
+    for t, y, x, level in spots:
+        cv2.circle(damaged[t], (x, y), 5, (level, level, level), -1)
+    _, found = detect_frames(damaged, ONLY)
+    for t, y, x, _ in spots:
+        assert found["blotch"][t, y - 3 : y + 4, x - 3 : x + 4].mean() > 0.8
+    hits = found["blotch"].sum(axis=(1, 2))
+    assert hits[[0, 1, 2, 4, 6, 7, 9, 10, 11]].sum() == 0
+
+
+def test_fast_motion_and_a_fast_object_are_not_flagged() -> None:
+    clip = panning_clip(n=24, height=240, width=320, dx=8, dy=3, seed=2)
+    _, found = detect_frames(clip, ONLY)
+    assert found["blotch"].mean() < 0.001
+
+
+def test_scene_cut_is_not_flagged_and_specks_near_it_still_are() -> None:
+    a = panning_clip(n=10, height=240, width=320, seed=6)
+    b = panning_clip(n=10, height=240, width=320, dx=-2, seed=7)
+    clip = np.concatenate([a, b])  # a hard cut between frames 9 and 10
+    _, clean = detect_frames(clip, ONLY)
+    assert clean["blotch"].mean() < 0.001
+    damaged = clip.copy()
+    cv2.circle(damaged[8], (100, 120), 5, (0, 0, 0), -1)
+    cv2.circle(damaged[11], (220, 80), 5, (255, 255, 255), -1)
+    _, found = detect_frames(damaged, ONLY)
+    assert found["blotch"][8, 117:124, 97:104].mean() > 0.8
+    assert found["blotch"][11, 77:84, 217:224].mean() > 0.8
+    assert found["blotch"][9:11].mean() < 0.001
+
+
+def test_a_flash_frame_is_not_a_blotch() -> None:
+    clip = panning_clip(n=12, height=240, width=320, seed=8)
+    clip[6] = np.clip(clip[6].astype(np.int16) + 90, 0, 255).astype(np.uint8)
+    _, found = detect_frames(clip, ONLY)
+    assert found["blotch"].mean() < 0.001
+
+
+def test_first_and_last_frames_are_checked_from_one_side() -> None:
+    clip = panning_clip(n=8, height=240, width=320, seed=9)
+    cv2.circle(clip[0], (60, 60), 5, (0, 0, 0), -1)
+    cv2.circle(clip[7], (250, 180), 5, (255, 255, 255), -1)
+    _, found = detect_frames(clip, ONLY)
+    assert found["blotch"][0, 57:64, 57:64].mean() > 0.8
+    assert found["blotch"][7, 177:184, 247:254].mean() > 0.8
+
+
+def test_spike_detection_index_by_hand() -> None:
+    prev = np.array([[100, 100, 100, 100]], np.uint8)
+    cur = np.array([[160, 40, 130, 100]], np.uint8)
+    nxt = np.array([[110, 90, 150, 100]], np.uint8)
+    # brighter than both (by 60 and 50), darker than both (by 60 and 50), mixed, equal
+    assert spike_detection_index(prev, cur, nxt).tolist() == [[50, -50, 0, 0]]
+
+
+def test_detector_streams_one_mask_per_frame_in_order() -> None:
+    detector = BlotchDetector()
+    assert detector.lookahead == 2
+    got = []
+    for frame in panning_clip(n=7, height=96, width=128):
+        got += [p for p, _ in detector.push(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))]
+    got += [p for p, _ in detector.finish()]
+    assert got == list(range(7))
+
+
+def test_real_looking_scene() -> None:
+    data = pytest.importorskip("skimage.data")
+    image = cv2.resize(data.coffee(), (520, 400))
+    frames = np.stack([image[40 + i : 280 + i, 3 * i : 3 * i + 320] for i in range(20)])
+    damaged, true = render_damage(frames, "blotch", np.random.default_rng(3))
+    _, found = detect_frames(damaged, ONLY)
+    recall, precision = tolerant_scores(found["blotch"], true)
+    assert recall >= 0.6 and precision >= 0.9, (recall, precision)
+    _, clean = detect_frames(frames, ONLY)
+    assert clean["blotch"].mean() < 0.001

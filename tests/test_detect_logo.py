@@ -1,0 +1,53 @@
+"""Logo detection: a static semi-transparent overlay over moving content gives one static mask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_detect_fixtures import iou, panning_clip
+
+from vidrestore.damage import render_damage
+from vidrestore.detect import DetectOptions, detect_frames
+
+ONLY = DetectOptions(kinds=("logo",), logo_frames=40)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_finds_a_semi_transparent_logo_while_the_camera_pans(seed: int) -> None:
+    clip = panning_clip(n=40, height=240, width=320, seed=seed)
+    damaged, true = render_damage(clip, "logo", np.random.default_rng(seed))
+    _, found = detect_frames(damaged, ONLY)
+    masks = found["logo"]
+    assert (masks == masks[0]).all()  # one static mask, on every frame
+    assert iou(masks[0], true[0]) >= 0.8
+
+
+def test_static_camera_scene_has_no_logo() -> None:
+    clip = panning_clip(n=40, height=240, width=320, dx=0, dy=0, seed=3)
+    _, found = detect_frames(clip, ONLY)
+    assert not found["logo"].any()
+
+
+def test_moving_scene_without_logo_has_no_logo() -> None:
+    clip = panning_clip(n=40, height=240, width=320, dx=5, dy=-2, seed=4)
+    _, found = detect_frames(clip, ONLY)
+    assert not found["logo"].any()
+
+
+def test_clip_shorter_than_the_window_is_decided_on_what_there_is() -> None:
+    clip = panning_clip(n=24, height=240, width=320, seed=0)
+    damaged, true = render_damage(clip, "logo", np.random.default_rng(0))
+    _, found = detect_frames(damaged, DetectOptions(kinds=("logo",), logo_frames=60))
+    assert len(found["logo"]) == 24
+    assert iou(found["logo"][-1], true[-1]) >= 0.7
+
+
+def test_real_looking_scene() -> None:
+    data = pytest.importorskip("skimage.data")
+    import cv2
+
+    image = cv2.resize(data.chelsea(), (600, 420))
+    frames = np.stack([image[60 + i : 300 + i, 4 * i : 4 * i + 320] for i in range(40)])
+    damaged, true = render_damage(frames, "logo", np.random.default_rng(5))
+    _, found = detect_frames(damaged, ONLY)
+    assert iou(found["logo"][0], true[0]) >= 0.7

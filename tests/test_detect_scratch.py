@@ -1,0 +1,81 @@
+"""Scratch detection: long thin near-vertical lines found, texture, motion and scene lines left alone."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from test_detect_fixtures import panning_clip, texture, tolerant_scores
+
+from vidrestore.damage import render_damage
+from vidrestore.detect import DetectOptions, detect_frames
+from vidrestore.detect.scratch import ScratchDetector, ridge_peaks
+
+ONLY = DetectOptions(kinds=("scratch",))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_finds_simulated_scratches_over_a_panning_scene(seed: int) -> None:
+    clip = panning_clip(n=24, height=240, width=320, seed=seed)
+    damaged, true = render_damage(clip, "scratch", np.random.default_rng(seed))
+    _, found = detect_frames(damaged, ONLY)
+    recall, precision = tolerant_scores(found["scratch"], true)
+    assert recall >= 0.85 and precision >= 0.8, (recall, precision)
+
+
+def test_clean_scene_with_fine_texture_and_fast_motion_is_not_flagged() -> None:
+    clip = panning_clip(n=24, height=240, width=320, dx=6, dy=2, seed=3)
+    _, found = detect_frames(clip, ONLY)
+    assert found["scratch"].mean() < 0.001
+
+
+def test_a_pole_that_moves_with_the_scene_is_not_a_scratch() -> None:
+    # a thin dark vertical pole is part of the scene: the camera pans, the pole moves with it
+    scene = texture(240, 480, seed=5)
+    scene[:, 200:202] = 25
+    frames = np.stack([scene[:, 3 * i : 3 * i + 320] for i in range(30)])
+    _, found = detect_frames(frames, ONLY)
+    assert found["scratch"].mean() < 0.001
+
+
+def test_a_line_that_stays_while_the_scene_pans_is_a_scratch() -> None:
+    scene = texture(240, 480, seed=5)
+    frames = np.stack([scene[:, 3 * i : 3 * i + 320] for i in range(30)])
+    frames[:, 20:220, 150:152] = 235  # fixed to the frame, not to the scene
+    _, found = detect_frames(frames, ONLY)
+    hit = found["scratch"][:, 40:200, 148:155].any(axis=2).mean()
+    assert hit > 0.8
+    assert found["scratch"][:, :, :140].sum() == 0
+
+
+def test_ridge_peaks_keep_narrow_lines_and_refuse_wide_bars() -> None:
+    rows = np.full((4, 60), 100.0, dtype=np.float32)
+    rows[:, 10:12] = 140  # a 2-px bright line
+    rows[:, 30:45] = 140  # a 15-px bright bar
+    rows[:, 50] = 60  # a 1-px dark line
+    bright, dark = ridge_peaks(rows, contrast=6.0, side=5)
+    assert bright[:, 10:12].any(axis=1).all()
+    assert not bright[:, 25:50].any()
+    assert dark[:, 50].all() and not dark[:, :49].any()
+
+
+def test_detector_streams_one_mask_per_frame_in_order() -> None:
+    clip = panning_clip(n=10, height=96, width=128)
+    detector = ScratchDetector()
+    got = []
+    for frame in clip:
+        got += [p for p, _ in detector.push(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))]
+    got += [p for p, _ in detector.finish()]
+    assert got == list(range(10))
+
+
+def test_real_looking_scene() -> None:
+    data = pytest.importorskip("skimage.data")
+    image = cv2.resize(data.astronaut(), (480, 480))
+    frames = np.stack([image[100 + i : 340 + i, 2 * i : 2 * i + 320] for i in range(24)])
+    damaged, true = render_damage(frames, "scratch", np.random.default_rng(2))
+    _, found = detect_frames(damaged, ONLY)
+    recall, precision = tolerant_scores(found["scratch"], true)
+    assert recall >= 0.8 and precision >= 0.8, (recall, precision)
+    _, clean = detect_frames(frames, ONLY)
+    assert clean["scratch"].mean() < 0.001
