@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import importlib.resources
 import sys
 import time
@@ -99,13 +100,29 @@ def restore(
 
 
 def resolve_method(options: InpaintOptions) -> InpaintOptions:
-    """``auto`` means the GAN when default weights are installed (or given), else OpenCV Telea."""
+    """``auto``: the GAN when explicit weights are given, or when the installed default model's card
+    says it met the quality bar (it beats Telea/NS on held-out clips); otherwise OpenCV Telea.
+
+    So a better default model becomes the default method by shipping it, and a model that does not
+    yet beat the classical fill is never forced on users (use ``--method gan`` to choose it).
+    """
     if options.method != "auto":
         return options
     if options.weights is not None:
         return dataclasses.replace(options, method="gan")
-    default = importlib.resources.files("vidrestore.weights") / "default.safetensors"
-    return dataclasses.replace(options, method="gan" if default.is_file() else "telea")
+    return dataclasses.replace(options, method="gan" if default_model_is_best() else "telea")
+
+
+def default_model_is_best() -> bool:
+    """Whether the packaged default generator exists and its card reports ``quality_bar_met: true``."""
+    folder = importlib.resources.files("vidrestore.weights")
+    if not (folder / "default.safetensors").is_file():
+        return False
+    try:
+        card = json.loads((folder / "default.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(card.get("evaluation", {}).get("quality_bar_met", False))
 
 
 def run_fix(config: FixConfig) -> RestoreSummary:

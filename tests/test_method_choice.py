@@ -1,0 +1,30 @@
+"""`--method auto`: the GAN only when its model card says it beats the classical fill."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import vidrestore.api as api
+from vidrestore.inpaint.registry import InpaintOptions
+
+
+@pytest.mark.parametrize("card,expected", [
+    (None, "telea"),
+    ({"evaluation": {"quality_bar_met": False}}, "telea"),
+    ({"evaluation": {"quality_bar_met": True}}, "gan"),
+])
+def test_auto_follows_the_default_model_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              card: dict | None, expected: str) -> None:
+    if card is not None:
+        (tmp_path / "default.safetensors").write_bytes(b"x")
+        (tmp_path / "default.json").write_text(json.dumps(card))
+    monkeypatch.setattr(api.importlib.resources, "files", lambda _: tmp_path)
+    assert api.resolve_method(InpaintOptions(method="auto")).method == expected
+
+
+def test_explicit_choices_are_kept() -> None:
+    assert api.resolve_method(InpaintOptions(method="ns")).method == "ns"
+    assert api.resolve_method(InpaintOptions(method="auto", weights="my.safetensors")).method == "gan"
