@@ -202,15 +202,12 @@ class BlotchDetector:
             return self._motion[(t, r)]
         mid = t + (1 if r > t else -1)
         first, second = self._motion[(t, mid)], self._motion[(mid, r)]
-        gh, gw = first.flow.shape[:2]
-        ys, xs = np.mgrid[0:gh, 0:gw]
-        ys2 = np.clip(np.rint(ys + first.flow[..., 1] / CELL).astype(np.intp), 0, gh - 1)
-        xs2 = np.clip(np.rint(xs + first.flow[..., 0] / CELL).astype(np.intp), 0, gw - 1)
+        step = first.flow
         return _Motion(
-            first.flow + second.flow[ys2, xs2],
-            first.consistent & second.consistent[ys2, xs2],
-            np.maximum(first.spread, second.spread[ys2, xs2]),
-            np.maximum(first.fit, second.fit[ys2, xs2]),
+            step + _follow(second.flow, step),
+            first.consistent & _follow(second.consistent.view(np.uint8), step).view(bool),
+            np.maximum(first.spread, _follow(second.spread, step)),
+            np.maximum(first.fit, _follow(second.fit, step)),
         )
 
     def _detect(self, cur: _Frame, a: _Frame, b: _Frame, one_sided: bool = False) -> np.ndarray | None:
@@ -274,12 +271,14 @@ def _spike_candidates(
     a: np.ndarray, cur: np.ndarray, b: np.ndarray, threshold: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixels whose uncompensated SDI exceeds ``threshold``: (rows, cols, is_bright)."""
-    up = cv2.min(cv2.subtract(cur, a), cv2.subtract(cur, b))
-    down = cv2.min(cv2.subtract(a, cur), cv2.subtract(b, cur))
-    _, hit = cv2.threshold(cv2.max(up, down), threshold, 1, cv2.THRESH_BINARY)
+    # saturating: cur - max(a, b) is the smaller brightening, min(a, b) - cur the smaller
+    # darkening, and at most one of them is non-zero
+    up = cv2.subtract(cur, cv2.max(a, b))
+    down = cv2.subtract(cv2.min(a, b), cur)
+    _, hit = cv2.threshold(cv2.add(up, down), threshold, 1, cv2.THRESH_BINARY)
     flat = np.flatnonzero(hit.view(bool))
     y, x = np.divmod(flat, cur.shape[1])
-    bright = up.ravel()[flat] > down.ravel()[flat]
+    bright = up.ravel()[flat] > 0
     return y, x, bright
 
 
@@ -298,15 +297,34 @@ def _robust_flow(flow: np.ndarray, coarse: tuple[int, int], scale: float) -> np.
 def _reliability(ab: np.ndarray, ba: np.ndarray, s: BlotchSettings) -> tuple[np.ndarray, np.ndarray]:
     """Whether each cell's flow returns home through the reverse flow, and how much the flow
     varies around it (px)."""
-    gh, gw = ab.shape[:2]
-    ys, xs = np.mgrid[0:gh, 0:gw]
-    ys2 = np.clip(np.rint(ys + ab[..., 1] / CELL).astype(np.intp), 0, gh - 1)
-    xs2 = np.clip(np.rint(xs + ab[..., 0] / CELL).astype(np.intp), 0, gw - 1)
-    back = np.abs(ab + ba[ys2, xs2])
-    consistent = np.maximum(back[..., 0], back[..., 1]) <= s.consistency
+    back = np.abs(ab + _follow(ba, ab))
+    consistent = cv2.max(back[..., 0], back[..., 1]) <= s.consistency
     kernel = np.ones((3, 3), np.uint8)
     spread = cv2.dilate(ab, kernel) - cv2.erode(ab, kernel)
-    return consistent, np.maximum(spread[..., 0], spread[..., 1])
+    return consistent, cv2.max(spread[..., 0], spread[..., 1])
+
+
+def _follow(field: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``field`` (coarse grid) read where ``flow`` (full-res px, same grid) leads each cell."""
+    gh, gw = flow.shape[:2]
+    gx, gy = _cell_grid(gh, gw)
+    return cv2.remap(
+        field,
+        gx + flow[..., 0] / CELL,
+        gy + flow[..., 1] / CELL,
+        cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+_GRIDS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _cell_grid(gh: int, gw: int) -> tuple[np.ndarray, np.ndarray]:
+    if (gh, gw) not in _GRIDS:
+        gx, gy = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
+        _GRIDS[(gh, gw)] = (gx, gy)
+    return _GRIDS[(gh, gw)]
 
 
 def _typical(error: np.ndarray, coarse: tuple[int, int]) -> np.ndarray:

@@ -60,15 +60,18 @@ class LogoStatistics:
         h, w = luma.shape
         if self._shape is None:
             self._shape = (h, w)
-        small = _work_scale(luma).astype(np.float32)
+        small = _work_scale(luma)
         gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
         gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
-        energy = gx * gx + gy * gy
-        for name, value in (("gx", gx), ("gy", gy), ("g2", energy), ("v", small), ("v2", small * small)):
-            if name in self._sums:
-                self._sums[name] += value
-            else:
-                self._sums[name] = value.copy()
+        if not self._sums:
+            self._sums = {k: np.zeros(small.shape, np.float32) for k in ("gx", "gy", "g2", "v", "v2")}
+        s = self._sums
+        cv2.accumulate(gx, s["gx"])
+        cv2.accumulate(gy, s["gy"])
+        cv2.accumulateSquare(gx, s["g2"])
+        cv2.accumulateSquare(gy, s["g2"])
+        cv2.accumulate(small, s["v"])
+        cv2.accumulateSquare(small, s["v2"])
         self.count += 1
 
     def find(self, settings: LogoSettings) -> np.ndarray | None:

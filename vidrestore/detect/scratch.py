@@ -363,7 +363,7 @@ def _best_line(
     if np.unique(segs).size < min_segments:
         return None
     centre = segs + 0.5
-    pick = np.linspace(0, segs.size - 1, min(segs.size, 48)).astype(np.intp)
+    pick = np.linspace(0, segs.size - 1, min(segs.size, 32)).astype(np.intp)
     i, j = np.triu_indices(pick.size, 1)
     a, b = pick[i], pick[j]
     order = segs[a] != segs[b]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol
@@ -24,6 +25,7 @@ from vidrestore.errors import InputError, OptionError
 from vidrestore.frames import FrameBatch
 
 DETECTOR_KINDS = ("scratch", "blotch", "logo")
+IN_FLIGHT = 4  # frames handed to the detector threads and not yet collected
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,9 @@ class DamageDetector:
     length of the video: 2 for blotches, 6 for scratches, ``logo_frames`` for logos.
     """
 
-    def __init__(self, options: DetectOptions) -> None:
+    def __init__(self, options: DetectOptions, threads: bool = True) -> None:
         self.options = options
+        self.threads = threads
         self._detectors = build_detectors(options)
         self.lookahead = max(d.lookahead for d in self._detectors)
         self._flagged = dict.fromkeys(options.kinds, 0)
@@ -105,7 +108,11 @@ class DamageDetector:
         self._frames = 0
 
     def run(self, batches: Iterable[FrameBatch]) -> Iterator[FrameBatch]:
-        """Detect damage in ``batches`` (consumed in order); yields them as soon as decided."""
+        """Detect damage in ``batches`` (consumed in order); yields them as soon as decided.
+
+        With more than one detector, each runs in a worker thread of its own (OpenCV and numpy
+        release the GIL), a few frames behind the reader at most.
+        """
         held: deque[FrameBatch] = deque()
         slots: dict[int, tuple[FrameBatch, int]] = {}
         waiting: dict[int, int] = {}  # position -> detectors still to report
@@ -113,6 +120,9 @@ class DamageDetector:
         position = 0
         shape: tuple[int, int] | None = None
         kinds = self.options.kinds
+        threaded = self.threads and len(self._detectors) > 1
+        pools = [ThreadPoolExecutor(max_workers=1) for _ in self._detectors] if threaded else []
+        pending: deque[list[Future]] = deque()
 
         def apply(kind: str, pos: int, mask: np.ndarray | None) -> None:
             batch, row = slots[pos]
@@ -127,36 +137,42 @@ class DamageDetector:
                 del waiting[pos], slots[pos]
                 open_rows[id(batch)] -= 1
 
-        for batch in batches:
-            n = len(batch)
-            held.append(batch)
-            open_rows[id(batch)] = n
-            if n:
-                frames = batch.frames
-                if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-                    raise InputError(
-                        f"frames must be uint8 RGB (N, H, W, 3), got {frames.dtype} {frames.shape}"
-                    )
-                if shape is None:
-                    shape = frames.shape[1:3]
-                elif frames.shape[1:3] != shape:
-                    raise InputError(
-                        f"frame size changed from {shape[1]}x{shape[0]} to "
-                        f"{frames.shape[2]}x{frames.shape[1]} at frame {position}"
-                    )
-                batch.ensure_masks()
-                batch.extras["detected"] = {k: np.zeros((n, *shape), dtype=bool) for k in kinds}
-            for row in range(n):
-                luma = cv2.cvtColor(batch.frames[row], cv2.COLOR_RGB2GRAY)
-                slots[position] = (batch, row)
-                waiting[position] = len(self._detectors)
-                for detector in self._detectors:
-                    for pos, mask in detector.push(luma):
+        def collect(limit: int) -> None:
+            """Apply finished work in order until at most ``limit`` frames are in flight."""
+            while len(pending) > limit:
+                for detector, future in zip(self._detectors, pending.popleft(), strict=True):
+                    for pos, mask in future.result():
                         apply(detector.kind, pos, mask)
-                position += 1
-            while held and open_rows[id(held[0])] == 0:
-                del open_rows[id(held[0])]
-                yield held.popleft()
+
+        try:
+            for batch in batches:
+                n = len(batch)
+                held.append(batch)
+                open_rows[id(batch)] = n
+                if n:
+                    shape = self._check(batch, shape, position)
+                    batch.ensure_masks()
+                    batch.extras["detected"] = {k: np.zeros((n, *shape), dtype=bool) for k in kinds}
+                for row in range(n):
+                    luma = cv2.cvtColor(batch.frames[row], cv2.COLOR_RGB2GRAY)
+                    slots[position] = (batch, row)
+                    waiting[position] = len(self._detectors)
+                    position += 1
+                    if threaded:
+                        jobs = zip(pools, self._detectors, strict=True)
+                        pending.append([pool.submit(d.push, luma) for pool, d in jobs])
+                        collect(IN_FLIGHT)
+                    else:
+                        for detector in self._detectors:
+                            for pos, mask in detector.push(luma):
+                                apply(detector.kind, pos, mask)
+                collect(0)  # a batch is only released once all its frames are decided
+                while held and open_rows[id(held[0])] == 0:
+                    del open_rows[id(held[0])]
+                    yield held.popleft()
+        finally:
+            for pool in pools:
+                pool.shutdown(wait=True, cancel_futures=True)
         for detector in self._detectors:
             for pos, mask in detector.finish():
                 apply(detector.kind, pos, mask)
@@ -164,6 +180,18 @@ class DamageDetector:
             raise RuntimeError(f"detection left {len(waiting)} frames undecided")
         while held:
             yield held.popleft()
+
+    @staticmethod
+    def _check(batch: FrameBatch, shape: tuple[int, int] | None, position: int) -> tuple[int, int]:
+        frames = batch.frames
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise InputError(f"frames must be uint8 RGB (N, H, W, 3), got {frames.dtype} {frames.shape}")
+        if shape is not None and frames.shape[1:3] != shape:
+            raise InputError(
+                f"frame size changed from {shape[1]}x{shape[0]} to "
+                f"{frames.shape[2]}x{frames.shape[1]} at frame {position}"
+            )
+        return frames.shape[1], frames.shape[2]
 
     def summary(self) -> dict[str, float]:
         """Share of pixels flagged per kind over the frames decided so far."""
