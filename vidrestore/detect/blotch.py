@@ -38,21 +38,25 @@ CELL = 8
 class BlotchSettings:
     """Thresholds in 8-bit luma levels, sizes in full-resolution pixels."""
 
-    spike: float = 22.0  # the pixel must stand out from both neighbours by this much
+    spike: float = 10.0  # the pixel must stand out from both neighbours by this much
     agree_margin: float = 14.0  # compensated neighbours may disagree by at most this
-    fit_ratio: float = 6.0  # the spike must exceed the local compensation error this many times
+    fit_ratio: float = 4.0  # the spike must exceed the local compensation error this many times
     flow_spread: float = 4.0  # flow may vary this much (px) around a speck: no motion boundary
-    consistency: float = 4.0  # forward-backward flow error allowed (px)
+    consistency: float = 6.0  # forward-backward flow error allowed (px)
     max_size: int = 40  # clusters wider or taller than this are not dust
     min_pixels: int = 3  # smaller clusters are noise
     max_flagged: float = 0.02  # more spikes than this share of the frame: a flash
     cut_fraction: float = 0.3  # share of badly matched pixels that marks a scene cut
+    # frames at the ends of the clip and next to a cut have references on one side only; from
+    # one side an object moving onto new ground looks like a speck, so they are skipped unless
+    # this is set (then checked strictly)
+    one_sided: bool = False
 
     @classmethod
     def from_sensitivity(cls, sensitivity: float) -> BlotchSettings:
         """Higher sensitivity lowers the contrast a blotch needs; 1.0 is the default."""
         s = max(float(sensitivity), 1e-3)
-        return cls(spike=22.0 / s, fit_ratio=6.0 / s)
+        return cls(spike=10.0 / s, fit_ratio=4.0 / s)
 
 
 @dataclass
@@ -79,8 +83,9 @@ class _Motion:
 class BlotchDetector:
     """Streaming blotch detector: push luma frames in order, get (position, mask) back.
 
-    Frame t is decided once frame t+2 is in (``lookahead`` = 2): normally from t-1 and t+1,
-    and from the two frames on one side when t is the first frame or next to a scene cut.
+    Frame t is decided once frame t+2 is in (``lookahead`` = 2): from t-1 and t+1; the first
+    and last frames and frames next to a scene cut only with ``settings.one_sided``, from the
+    two frames on their side.
     """
 
     kind = "blotch"
@@ -184,6 +189,8 @@ class BlotchDetector:
         after = t + 1 < self._count and not self._cut.get(t, True)
         if before and after:
             refs = [t - 1, t + 1]
+        elif not self.settings.one_sided:
+            return None
         elif after and t + 2 < self._count and not self._cut.get(t + 1, True):
             refs = [t + 1, t + 2]
         elif before and t >= 2 and not self._cut.get(t - 2, True):
@@ -214,7 +221,9 @@ class BlotchDetector:
         s = self.settings
         if one_sided:
             s = replace(s, fit_ratio=2 * s.fit_ratio, flow_spread=0.5 * s.flow_spread)
-        y, x, bright = _spike_candidates(a.luma, cur.luma, b.luma, s.spike)
+        # candidates against the references moved by the global motion: a pan then gives few
+        refs = [_shift(o.luma, self._motion_to(cur.position, o.position).flow) for o in (a, b)]
+        y, x, bright = _spike_candidates(refs[0], cur.luma, refs[1], s.spike)
         if y.size == 0 or y.size > 0.25 * cur.luma.size:
             return None  # nothing, or a frame unlike both references (a flash, a failed cut test)
         h, w = cur.luma.shape
@@ -265,6 +274,17 @@ def spike_detection_index(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray) ->
     up = cv2.min(cv2.subtract(cur, prev), cv2.subtract(cur, nxt)).astype(np.int16)
     down = cv2.min(cv2.subtract(prev, cur), cv2.subtract(nxt, cur)).astype(np.int16)
     return up - down
+
+
+def _shift(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``image`` moved onto the current frame by the median of ``flow`` (whole pixels)."""
+    dx = int(round(float(np.median(flow[..., 0]))))
+    dy = int(round(float(np.median(flow[..., 1]))))
+    if dx == 0 and dy == 0:
+        return image
+    h, w = image.shape
+    m = np.float32([[1, 0, -dx], [0, 1, -dy]])
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _spike_candidates(
