@@ -134,7 +134,11 @@ class TemporalPropagation:
         for p in order:
             if not remaining.any():
                 break
-            self._borrow(target, buffer[p], out, remaining)
+            gained, motion = self._borrow(target, buffer[p], out, remaining)
+            if gained == 0 and motion < 0.25 and np.array_equal(buffer[p].mask, target.mask):
+                # Same hole, still scene (a logo on a locked-off shot): farther frames show no more,
+                # so stop here and leave the hole to the inpainter (saves most of the flow work).
+                break
         self.stats.propagated_pixels += total - int(remaining.sum())
         if remaining.any() and position > 0 and buffer[position - 1].shot == target.shot:
             target.flow_prev = self._flow(target, buffer[position - 1])
@@ -144,19 +148,24 @@ class TemporalPropagation:
         target.repaired_known = ~cv2.dilate(remaining.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         return target, out, remaining
 
-    def _borrow(self, target: _Slot, source: _Slot, out: np.ndarray, remaining: np.ndarray) -> None:
-        """Copy into ``out`` every remaining hole pixel of ``target`` that ``source`` shows reliably."""
+    def _borrow(self, target: _Slot, source: _Slot, out: np.ndarray, remaining: np.ndarray) -> tuple[int, float]:
+        """Copy into ``out`` every remaining hole pixel of ``target`` that ``source`` shows reliably.
+
+        Returns how many pixels were filled and the mean flow length (pixels) at the hole.
+        """
         h, w = remaining.shape
         ys, xs = np.nonzero(remaining)
         tx, ty, ok = follow_flow(*self._flow(target, source), xs, ys, (h, w))
+        motion = float(np.hypot(tx - xs, ty - ys).mean()) if xs.size else 0.0
         image, known = (source.repaired, source.repaired_known) if source.repaired is not None else (
             source.frame, source.known)
         ok &= known[np.clip(np.round(ty).astype(int), 0, h - 1), np.clip(np.round(tx).astype(int), 0, w - 1)]
         if not ok.any():
-            return
+            return 0, motion
         colours = sample_points(image, tx[ok], ty[ok])
         out[ys[ok], xs[ok]] = colours
         remaining[ys[ok], xs[ok]] = False
+        return int(ok.sum()), motion
 
     def _flow(self, a: _Slot, b: _Slot) -> tuple[np.ndarray, np.ndarray]:
         """Completed flow a->b at flow scale and its forward-backward validity (cached per pair)."""
