@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import safetensors
 import safetensors.torch
+from safetensors.torch import load as tensors_from_safetensors
 import torch
 
 from vidrestore import __version__
@@ -91,7 +92,7 @@ def load_generator(
         )
     config = config_from_card(card, weights.name)
     try:
-        state = safetensors.torch.load(data)
+        state = tensors_from_safetensors(data)  # parses a header and raw tensors; no pickle
     except (safetensors.SafetensorError, ValueError) as exc:
         raise WeightsError(f"{weights.name} is not a readable safetensors file ({exc})") from None
     model = build_generator(config)
