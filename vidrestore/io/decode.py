@@ -240,7 +240,7 @@ def _open_container(path: Path) -> av.container.InputContainer:
         return av.open(str(path), mode="r")
     except av.FFmpegError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise InputError(f"{path} is not a readable video ({reason})") from None
+        raise InputError(f"{path} is not a readable video, or is truncated or corrupt ({reason})") from None
 
 
 def _count_packets(path: Path) -> int:
