@@ -218,16 +218,25 @@ class FolderSource:
         pass
 
 
-def read_image(path: Path) -> np.ndarray:
-    """Any 8/16-bit, grey/RGB/RGBA image file -> uint8 (H, W, 3) RGB."""
+def decode_image_8bit(path: Path) -> np.ndarray | None:
+    """An image file as OpenCV decodes it (grey, BGR or BGRA), 16-bit scaled to 8-bit; None if unreadable.
+
+    Frames and masks both read through here, so a 16-bit file means the same levels for either.
+    """
     data = np.fromfile(str(path), dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise InputError(f"cannot read image {path}")
+    if image is None or image.dtype not in (np.uint8, np.uint16):
+        return None
     if image.dtype == np.uint16:
         image = (image / 257.0).round().astype(np.uint8)
-    elif image.dtype != np.uint8:
-        raise InputError(f"{path}: unsupported image type {image.dtype}")
+    return image
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Any 8/16-bit, grey/RGB/RGBA image file -> uint8 (H, W, 3) RGB."""
+    image = decode_image_8bit(path)
+    if image is None:
+        raise InputError(f"cannot read image {path} (not an 8/16-bit image OpenCV can decode)")
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     if image.shape[2] == 4:

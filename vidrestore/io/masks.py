@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from vidrestore.errors import MaskError
+from vidrestore.io.decode import decode_image_8bit
 from vidrestore.io.paths import is_image_file, list_images
 
 
@@ -107,12 +108,9 @@ class MaskReader:
 
 def _read_gray(path: Path) -> np.ndarray:
     """Mask image -> uint8 (H, W); a transparent PNG counts its alpha as the mask where RGB is flat."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    image = decode_image_8bit(path)
     if image is None:
         raise MaskError(f"cannot read mask image {path}")
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
     if image.ndim == 2:
         return image
     if image.shape[2] == 4:
