@@ -16,7 +16,7 @@ from vidrestore.models.discriminator import (
     hole_patch_origins,
     take_patches,
 )
-from vidrestore.models.generator import pyramid_fill
+from vidrestore.models.generator import pyramid_fill, telea_fill
 
 TINY = GENERATOR_VARIANTS["tiny"]
 
@@ -65,9 +65,36 @@ def test_fresh_generator_returns_the_prefill_and_keeps_known_pixels() -> None:
     assert torch.equal(out[mask.expand_as(out) == 0], image[mask.expand_as(image) == 0])
 
 
-def test_hole_content_is_ignored() -> None:
+TINY_TELEA = GeneratorConfig(
+    "tiny-telea", widths=(8, 16, 16), dilations=(2, 4), working_size=64, in_channels=7, prefill="telea+pyramid"
+)
+
+
+def test_fresh_telea_generator_returns_the_telea_fill() -> None:
+    image = torch.zeros(1, 3, 32, 48)
+    for x0 in range(0, 48, 12):
+        image[..., x0 : x0 + 6] = 1.0
+    mask = torch.zeros(1, 1, 32, 48)
+    mask[..., 15:17, :] = 1
+    model = build_generator(TINY_TELEA).eval()
+    with torch.inference_mode():
+        out = model(image, mask)
+    assert torch.equal(out, telea_fill(image, mask).clamp(0, 1))
+    assert torch.equal(out[mask.expand_as(out) == 0], image[mask.expand_as(image) == 0])
+    assert (out - image).abs()[mask.expand_as(out) > 0].mean() < 0.2  # stripes roughly continued
+
+
+def test_telea_prefill_needs_seven_input_channels() -> None:
+    with pytest.raises(ValueError, match="in_channels 7"):
+        GeneratorConfig("bad", prefill="telea+pyramid")
+    with pytest.raises(ValueError, match="unknown prefill"):
+        GeneratorConfig("bad", prefill="magic")
+
+
+@pytest.mark.parametrize("config", [TINY, TINY_TELEA], ids=["pyramid", "telea+pyramid"])
+def test_hole_content_is_ignored(config: GeneratorConfig) -> None:
     torch.manual_seed(1)
-    model = build_generator(TINY).eval()
+    model = build_generator(config).eval()
     randomise_output_layer(model)
     image, mask = inputs()
     garbage = torch.where(mask > 0, torch.rand_like(image), image)

@@ -14,6 +14,7 @@ import pytest
 import torch
 from test_train_data import write_dataset
 
+from vidrestore.errors import OptionError
 from vidrestore.models.weights import load_generator
 from vidrestore.train import TrainConfig, train
 from vidrestore.train.checkpoint import list_checkpoints, load_checkpoint
@@ -218,3 +219,17 @@ def test_bad_model_options_are_clear(tmp_path, bad):
 
     with pytest.raises(OptionError):
         Trainer(tiny_config(tmp_path, **bad), CPU)
+
+
+def test_cosine_schedule_decays_both_learning_rates_to_zero(tmp_path):
+    config = tiny_config(tmp_path, steps=10, lr_schedule="cosine", val_samples=0)
+    assert config.lr_factor(0) == 1.0
+    assert abs(config.lr_factor(5) - 0.5) < 1e-9
+    assert config.lr_factor(10) < 1e-12
+    trainer = Trainer(config, CPU)
+    trainer.step = 5
+    trainer._set_learning_rates()
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(0.5 * config.lr_g)
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(0.5 * config.lr_d)
+    with pytest.raises(OptionError, match="lr-schedule"):
+        tiny_config(tmp_path, lr_schedule="step")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from vidrestore.errors import OptionError
 
 ADV_LOSSES = ("hinge", "nonsat")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class TrainConfig:
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
+    lr_schedule: str = "constant"  # constant, or cosine: both learning rates decay to 0 at the last step
     grad_clip: float = 1.0  # max gradient norm; 0 = off
     max_minutes: float = 0.0  # stop (checkpoint + export) after this much wall time; 0 = off
     # loss weights
@@ -130,6 +133,10 @@ class TrainConfig:
             raise OptionError(f"--min-scale must be in (0, 1], got {self.min_scale}")
         if self.adv_loss not in ADV_LOSSES:
             raise OptionError(f"--adv-loss must be one of {', '.join(ADV_LOSSES)}, got {self.adv_loss!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise OptionError(
+                f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"
+            )
         if self.perceptual_weight > 0 and not self.perceptual_weights:
             raise OptionError(
                 "--perceptual-weight needs --perceptual-weights (a VGG .safetensors file); "
@@ -139,6 +146,12 @@ class TrainConfig:
             raise OptionError("--temporal-weight needs --clip-length 2 or more")
         parse_mask_mix(self.mask_mix)
         parse_kinds(self.val_kinds)
+
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of both learning rates at 0-based ``step`` (a function of the step, so resumes agree)."""
+        if self.lr_schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(step / self.steps, 1.0)))
+        return 1.0
 
     @property
     def local_patch_size(self) -> int:

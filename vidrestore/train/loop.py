@@ -323,6 +323,7 @@ class Trainer:
         frames = batch["frames"].to(dev, non_blocking=True)
         masks = batch["masks"].to(dev, non_blocking=True)
         phase = self.phase(self.step)
+        self._set_learning_rates()
         values: dict[str, float] = {}
         with self._autocast(), torch.set_grad_enabled(phase != "disc"):
             pred = self.g_train(frames * (1 - masks), masks)
@@ -378,6 +379,12 @@ class Trainer:
             values["hole_l1"] = float(losses.masked_l1(comp, frames, masks))
         self._last = (frames, masks, comp.detach())
         return values
+
+    def _set_learning_rates(self) -> None:
+        factor = self.config.lr_factor(self.step)
+        for opt, lr in ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * factor
 
     def _optimise(
         self, loss: torch.Tensor, opt: torch.optim.Optimizer, params: list[torch.Tensor], who: str
