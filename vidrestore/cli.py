@@ -6,7 +6,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Optional, TypeVar
+from typing import TypeVar
 
 import typer
 
@@ -14,14 +14,17 @@ from vidrestore import __version__
 from vidrestore.errors import VidrestoreError
 
 app = typer.Typer(
-    name="vidrestore", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="vidrestore",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
     help="Repair damaged video: fill masked or detected damage so that nobody notices.",
 )
 T = TypeVar("T")
 
 
 def guarded(debug: bool, action: Callable[[], T]) -> T:
-    """Run ``action``; user errors become one line on stderr and a non-zero exit (tracebacks only with --debug)."""
+    """Run ``action``; user errors become one line on stderr and a non-zero exit (traceback: --debug)."""
     try:
         return action()
     except VidrestoreError as exc:
@@ -37,7 +40,10 @@ def guarded(debug: bool, action: Callable[[], T]) -> T:
     except Exception as exc:  # noqa: BLE001 - last line of defence for the user
         if debug:
             raise
-        typer.echo(f"vidrestore: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+        typer.echo(
+            f"vidrestore: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            err=True,
+        )
         raise typer.Exit(1) from None
 
 
@@ -49,7 +55,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Repair damaged video."""
 
@@ -64,36 +72,120 @@ def main_options(
     )
 )
 def fix(
-    input: Path = typer.Argument(..., help="Damaged video file, or a folder of frame images (PNG/JPEG/TIFF/BMP)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output video (.mp4/.mkv/.mov/...) or a folder for frame images."),
-    mask: Optional[Path] = typer.Option(None, "--mask", "-m", help="Mask folder (one image per frame), one image for every frame (logo), or a mask video. White = damaged."),
-    detect: Optional[str] = typer.Option(None, "--detect", help="Find damage automatically: comma list of scratch,blotch,logo (united with --mask)."),
-    detect_sensitivity: Optional[str] = typer.Option(None, "--detect-sensitivity", help="Per-kind sensitivity for --detect, e.g. scratch=1.5,blotch=0.8 (default 1; higher finds more)."),
-    method: str = typer.Option("auto", "--method", help="Hole filling: auto (gan when weights are installed, else telea), gan, telea, ns."),
-    weights: Optional[str] = typer.Option(None, "--weights", help="GAN weights: a name in the installed weights/ or a .safetensors path."),
+    input: Path = typer.Argument(
+        ..., help="Damaged video file, or a folder of frame images (PNG/JPEG/TIFF/BMP)."
+    ),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="Output video (.mp4/.mkv/.mov/...) or a folder for frame images."
+    ),
+    mask: Path | None = typer.Option(
+        None,
+        "--mask",
+        "-m",
+        help=(
+            "Mask folder (one image per frame), one image for every frame (logo), or a mask video. White "
+            "= damaged."
+        ),
+    ),
+    detect: str | None = typer.Option(
+        None,
+        "--detect",
+        help="Find damage automatically: comma list of scratch,blotch,logo (united with --mask).",
+    ),
+    detect_sensitivity: str | None = typer.Option(
+        None,
+        "--detect-sensitivity",
+        help="Per-kind sensitivity for --detect, e.g. scratch=1.5,blotch=0.8 (default 1; higher finds more).",
+    ),
+    method: str = typer.Option(
+        "auto",
+        "--method",
+        help=(
+            "Hole filling: auto (gan when the packaged model's card says it beats the classical fills, "
+            "else telea), gan, telea, ns."
+        ),
+    ),
+    weights: str | None = typer.Option(
+        None, "--weights", help="GAN weights: a name in the installed weights/ or a .safetensors path."
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps (GAN only)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="GAN crops per batch (default: from free memory)."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, fp16 or bf16 (half precision on CUDA only)."),
-    temporal: Optional[bool] = typer.Option(None, "--temporal/--no-temporal", help="Fill holes with real pixels from neighbouring frames along optical flow first (default: on for video input, off for frame folders)."),
-    window: int = typer.Option(3, "--window", help="Neighbouring frames on each side used by --temporal (memory grows with it, not with video length)."),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="GAN crops per batch (default: from free memory)."
+    ),
+    precision: str = typer.Option(
+        "fp32", "--precision", help="fp32, fp16 or bf16 (half precision on CUDA only)."
+    ),
+    temporal: bool | None = typer.Option(
+        None,
+        "--temporal/--no-temporal",
+        help=(
+            "Fill holes with real pixels from neighbouring frames along optical flow first (default: on "
+            "for video input, off for frame folders)."
+        ),
+    ),
+    window: int = typer.Option(
+        3,
+        "--window",
+        help=(
+            "Neighbouring frames on each side used by --temporal (memory grows with it, not with video "
+            "length)."
+        ),
+    ),
     dilate: int = typer.Option(3, "--dilate", help="Grow masks by N pixels (masks are usually drawn tight)."),
-    mask_threshold: int = typer.Option(128, "--mask-threshold", help="Mask pixels >= this grey level are damaged."),
-    mask_resize: bool = typer.Option(False, "--mask-resize", help="Resize masks of another size (nearest neighbour) instead of failing."),
-    codec: str = typer.Option("libx264", "--codec", help="Video encoder (libx264, libx265, libvpx-vp9, ffv1, ...)."),
+    mask_threshold: int = typer.Option(
+        128, "--mask-threshold", help="Mask pixels >= this grey level are damaged."
+    ),
+    mask_resize: bool = typer.Option(
+        False, "--mask-resize", help="Resize masks of another size (nearest neighbour) instead of failing."
+    ),
+    codec: str = typer.Option(
+        "libx264", "--codec", help="Video encoder (libx264, libx265, libvpx-vp9, ffv1, ...)."
+    ),
     crf: int = typer.Option(18, "--crf", help="Constant rate factor for x264/x265/vp9 (lower = better)."),
     preset: str = typer.Option("medium", "--preset", help="x264/x265 speed preset (ultrafast ... veryslow)."),
-    lossless: bool = typer.Option(False, "--lossless", help="Lossless video: FFV1 in .mkv, x264 RGB qp 0 otherwise."),
-    pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format (default yuv420p, yuv444p for odd sizes)."),
-    fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate when the input is a frame folder (default 25)."),
-    batch_frames: Optional[int] = typer.Option(None, "--batch-frames", help="Frames per pipeline batch (default: ~24 MB of frames: 8 at 720p, 1 at 4K)."),
-    segments: int = typer.Option(1, "--segments", help="Split a long video into N keyframe-aligned parts repaired in parallel, then joined (same frames, timestamps and audio as one pass)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Processes for --segments (default: one per segment, at most the CPU count)."),
-    ray: bool = typer.Option(False, "--ray", help="Batch: run each video as a task on a local Ray instance (pip install vidrestore[ray])."),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Batch: Ray cluster address (implies --ray), e.g. ray://head:10001."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Batch: JSON report path (default OUTPUT/vidrestore-report.json)."),
-    retries: int = typer.Option(1, "--retries", help="Batch: retries of a failed video before it is reported as failed."),
+    lossless: bool = typer.Option(
+        False, "--lossless", help="Lossless video: FFV1 in .mkv, x264 RGB qp 0 otherwise."
+    ),
+    pix_fmt: str | None = typer.Option(
+        None, "--pix-fmt", help="Output pixel format (default yuv420p, yuv444p for odd sizes)."
+    ),
+    fps: float | None = typer.Option(
+        None, "--fps", help="Frame rate when the input is a frame folder (default 25)."
+    ),
+    batch_frames: int | None = typer.Option(
+        None,
+        "--batch-frames",
+        help="Frames per pipeline batch (default: ~24 MB of frames: 8 at 720p, 1 at 4K).",
+    ),
+    segments: int = typer.Option(
+        1,
+        "--segments",
+        help=(
+            "Split a long video into N keyframe-aligned parts repaired in parallel, then joined (same "
+            "frames, timestamps and audio as one pass)."
+        ),
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Processes for --segments (default: one per segment, at most the CPU count)."
+    ),
+    ray: bool = typer.Option(
+        False,
+        "--ray",
+        help="Batch: run each video as a task on a local Ray instance (pip install vidrestore[ray]).",
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="Batch: Ray cluster address (implies --ray), e.g. ray://head:10001."
+    ),
+    report: Path | None = typer.Option(
+        None, "--report", help="Batch: JSON report path (default OUTPUT/vidrestore-report.json)."
+    ),
+    retries: int = typer.Option(
+        1, "--retries", help="Batch: retries of a failed video before it is reported as failed."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
-    strict: bool = typer.Option(False, "--strict", help="Stop at the first corrupt packet instead of skipping it."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Stop at the first corrupt packet instead of skipping it."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
 ) -> None:
@@ -103,24 +195,42 @@ def fix(
     audio and subtitles. It is written to a hidden temp file and renamed when complete.
     """
     from vidrestore.api import run_fix
-    from vidrestore.config import FixConfig
-    from vidrestore.config import EncodeOptions, InpaintOptions, MaskOptions
+    from vidrestore.config import EncodeOptions, FixConfig, InpaintOptions, MaskOptions
 
     config = FixConfig(
-        input=input, output=output, mask=mask,
+        input=input,
+        output=output,
+        mask=mask,
         detect=tuple(k.strip() for k in detect.split(",") if k.strip()) if detect else (),
         masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
-        inpaint=InpaintOptions(method=method, weights=weights, device=device, batch_size=batch_size, precision=precision),
-        encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps),
+        inpaint=InpaintOptions(
+            method=method, weights=weights, device=device, batch_size=batch_size, precision=precision
+        ),
+        encode=EncodeOptions(
+            codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps
+        ),
         detect_sensitivity=_parse_sensitivity(detect_sensitivity),
-        temporal=temporal, window=window, segments=segments, workers=workers,
-        overwrite=overwrite, batch_frames=batch_frames, strict=strict, progress=not quiet,
+        temporal=temporal,
+        window=window,
+        segments=segments,
+        workers=workers,
+        overwrite=overwrite,
+        batch_frames=batch_frames,
+        strict=strict,
+        progress=not quiet,
     )
     from vidrestore.batch import is_batch_input
 
     if is_batch_input(input):
-        _fix_batch(config, str(input), workers, "local" if ray and not ray_address else ray_address,
-                   report, retries, debug)
+        _fix_batch(
+            config,
+            str(input),
+            workers,
+            "local" if ray and not ray_address else ray_address,
+            report,
+            retries,
+            debug,
+        )
         return
     summary = guarded(debug, lambda: run_fix(config))
     if not quiet:
@@ -129,30 +239,62 @@ def fix(
         typer.echo(summary.line())
 
 
-def _fix_batch(config, inputs: str, workers: Optional[int], ray: Optional[str], report: Optional[Path],  # noqa: ANN001
-               retries: int, debug: bool) -> None:
+def _fix_batch(
+    config,
+    inputs: str,
+    workers: int | None,
+    ray: str | None,
+    report: Path | None,  # noqa: ANN001
+    retries: int,
+    debug: bool,
+) -> None:
     """`fix` on a folder of videos, a glob or a manifest: one output per video under ``-o``."""
     from vidrestore.batch import run_batch
 
     options = {
-        "mask": config.mask, "detect": config.detect, "method": config.inpaint.method,
-        "weights": config.inpaint.weights, "device": config.inpaint.device, "batch_size": config.inpaint.batch_size,
-        "precision": config.inpaint.precision, "dilate": config.masks.dilate,
-        "mask_threshold": config.masks.threshold, "mask_resize": config.masks.resize,
-        "codec": config.encode.codec, "crf": config.encode.crf, "preset": config.encode.preset,
-        "lossless": config.encode.lossless, "pix_fmt": config.encode.pix_fmt, "fps": config.encode.fps,
-        "temporal": config.temporal, "window": config.window, "batch_frames": config.batch_frames,
-        "segments": config.segments, "overwrite": config.overwrite, "strict": config.strict,
+        "mask": config.mask,
+        "detect": config.detect,
+        "method": config.inpaint.method,
+        "weights": config.inpaint.weights,
+        "device": config.inpaint.device,
+        "batch_size": config.inpaint.batch_size,
+        "precision": config.inpaint.precision,
+        "dilate": config.masks.dilate,
+        "mask_threshold": config.masks.threshold,
+        "mask_resize": config.masks.resize,
+        "codec": config.encode.codec,
+        "crf": config.encode.crf,
+        "preset": config.encode.preset,
+        "lossless": config.encode.lossless,
+        "pix_fmt": config.encode.pix_fmt,
+        "fps": config.encode.fps,
+        "temporal": config.temporal,
+        "window": config.window,
+        "batch_frames": config.batch_frames,
+        "segments": config.segments,
+        "overwrite": config.overwrite,
+        "strict": config.strict,
     }
-    result = guarded(debug, lambda: run_batch(inputs, config.output, workers=workers or 1, ray=ray, report=report,
-                                              retries=retries, progress=config.progress, **options))
+    result = guarded(
+        debug,
+        lambda: run_batch(
+            inputs,
+            config.output,
+            workers=workers or 1,
+            ray=ray,
+            report=report,
+            retries=retries,
+            progress=config.progress,
+            **options,
+        ),
+    )
     if config.progress:  # the runner has already said on stderr which inputs failed, and why
         typer.echo(result.line())
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
 
-def _parse_sensitivity(spec: Optional[str]) -> dict[str, float]:
+def _parse_sensitivity(spec: str | None) -> dict[str, float]:
     """'scratch=1.5,blotch=0.8' -> {'scratch': 1.5, 'blotch': 0.8}; a bad spec is a one-line error."""
     values: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in (spec or "").split(","))):
@@ -160,7 +302,9 @@ def _parse_sensitivity(spec: Optional[str]) -> dict[str, float]:
         try:
             values[kind.strip()] = float(number)
         except ValueError:
-            typer.echo(f"vidrestore: error: bad --detect-sensitivity entry {part!r} (want KIND=NUMBER)", err=True)
+            typer.echo(
+                f"vidrestore: error: bad --detect-sensitivity entry {part!r} (want KIND=NUMBER)", err=True
+            )
             raise typer.Exit(2) from None
     return values
 
@@ -169,19 +313,37 @@ def _sensitivities(scratch: float, blotch: float, logo: float) -> dict[str, floa
     return {"scratch": scratch, "blotch": blotch, "logo": logo}
 
 
-@app.command(epilog="Examples:\n\n  vidrestore detect film.mp4 -o masks/ --preview check.mp4\n\n"
-                    "  vidrestore detect film.mp4 --report-only --kinds scratch,blotch\n\n"
-                    "  vidrestore fix film.mp4 --mask masks/ -o restored.mp4")
+@app.command(
+    epilog="Examples:\n\n  vidrestore detect film.mp4 -o masks/ --preview check.mp4\n\n"
+    "  vidrestore detect film.mp4 --report-only --kinds scratch,blotch\n\n"
+    "  vidrestore fix film.mp4 --mask masks/ -o restored.mp4"
+)
 def detect(
     input: Path = typer.Argument(..., help="Video file or folder of frame images."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Folder for one mask PNG per frame (white = damaged)."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Folder for one mask PNG per frame (white = damaged)."
+    ),
     kinds: str = typer.Option("scratch,blotch,logo", "--kinds", help="Comma list of scratch, blotch, logo."),
-    preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a video with the detected damage tinted (scratch red, blotch green, logo blue)."),
-    report_only: bool = typer.Option(False, "--report-only", help="Only print how much damage was found per kind."),
-    scratch_sensitivity: float = typer.Option(1.0, "--scratch-sensitivity", help="Higher finds fainter scratches (and more false ones)."),
-    blotch_sensitivity: float = typer.Option(1.0, "--blotch-sensitivity", help="Higher finds fainter dust and blotches."),
-    logo_sensitivity: float = typer.Option(1.0, "--logo-sensitivity", help="Higher finds fainter static overlays."),
-    fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate of a frame-folder input (for --preview)."),
+    preview: Path | None = typer.Option(
+        None,
+        "--preview",
+        help="Also write a video with the detected damage tinted (scratch red, blotch green, logo blue).",
+    ),
+    report_only: bool = typer.Option(
+        False, "--report-only", help="Only print how much damage was found per kind."
+    ),
+    scratch_sensitivity: float = typer.Option(
+        1.0, "--scratch-sensitivity", help="Higher finds fainter scratches (and more false ones)."
+    ),
+    blotch_sensitivity: float = typer.Option(
+        1.0, "--blotch-sensitivity", help="Higher finds fainter dust and blotches."
+    ),
+    logo_sensitivity: float = typer.Option(
+        1.0, "--logo-sensitivity", help="Higher finds fainter static overlays."
+    ),
+    fps: float | None = typer.Option(
+        None, "--fps", help="Frame rate of a frame-folder input (for --preview)."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
@@ -192,11 +354,19 @@ def detect(
     if output is None and preview is None and not report_only:
         typer.echo("vidrestore: error: give -o MASK_FOLDER, --preview VIDEO or --report-only", err=True)
         raise typer.Exit(2)
-    summary = guarded(debug, lambda: run_detect(
-        input, None if report_only else output, kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
-        preview=None if report_only else preview,
-        sensitivity=_sensitivities(scratch_sensitivity, blotch_sensitivity, logo_sensitivity),
-        overwrite=overwrite, fps=fps, progress=not quiet))
+    summary = guarded(
+        debug,
+        lambda: run_detect(
+            input,
+            None if report_only else output,
+            kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
+            preview=None if report_only else preview,
+            sensitivity=_sensitivities(scratch_sensitivity, blotch_sensitivity, logo_sensitivity),
+            overwrite=overwrite,
+            fps=fps,
+            progress=not quiet,
+        ),
+    )
     if not quiet or report_only:
         typer.echo(summary.line())
 
@@ -204,13 +374,22 @@ def detect(
 @app.command("eval")
 def evaluate_command(
     clean: Path = typer.Argument(..., help="A clean (undamaged) video or frame folder."),
-    methods: str = typer.Option("telea,ns", "--methods", help="Comma list of methods: gan, telea, ns; add +temporal (e.g. gan+temporal) for flow propagation first."),
-    kinds: str = typer.Option("logo,blob,scratch,blotch", "--kinds", help="Comma list of synthetic damage kinds."),
+    methods: str = typer.Option(
+        "telea,ns",
+        "--methods",
+        help=(
+            "Comma list of methods: gan, telea, ns; add +temporal (e.g. gan+temporal) for flow "
+            "propagation first."
+        ),
+    ),
+    kinds: str = typer.Option(
+        "logo,blob,scratch,blotch", "--kinds", help="Comma list of synthetic damage kinds."
+    ),
     frames: int = typer.Option(48, "--frames", help="Evaluate on the first N frames."),
     start: int = typer.Option(0, "--start", help="Skip the first N frames (e.g. to use a held-out tail)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic damage."),
-    weights: Optional[str] = typer.Option(None, "--weights", help="GAN weights (name or path)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    weights: str | None = typer.Option(None, "--weights", help="GAN weights (name or path)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
 ) -> None:
     """Paint synthetic damage on a clean clip, repair it, and print hole PSNR, full PSNR, SSIM and flicker."""
@@ -219,7 +398,10 @@ def evaluate_command(
     options = EvalOptions(
         methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
         kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
-        frames=frames, start=start, seed=seed, weights=weights,
+        frames=frames,
+        start=start,
+        seed=seed,
+        weights=weights,
     )
     rows = guarded(debug, lambda: evaluate(clean, options, json_out=json_out))
     typer.echo(format_table(rows))
@@ -236,15 +418,20 @@ def _run_train(values: dict) -> None:
     config_file = values.pop("config")
     from vidrestore.train.config import TrainConfig, load_train_config
 
-    given = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items()
-             if v is not None and v != _TRAIN_DEFAULTS.get(k)}
+    given = {
+        k: (tuple(v) if isinstance(v, list) else v)
+        for k, v in values.items()
+        if v is not None and v != _TRAIN_DEFAULTS.get(k)
+    }
 
     def go() -> Path:
         config = load_train_config(config_file, **given) if config_file else TrainConfig.from_dict(given)
         if not config.data:
             from vidrestore.errors import OptionError
 
-            raise OptionError("no training data: pass --data PATH (images, videos or frame folders), repeatable")
+            raise OptionError(
+                "no training data: pass --data PATH (images, videos or frame folders), repeatable"
+            )
         from vidrestore.train import train
 
         return train(config)
@@ -262,15 +449,24 @@ def _register_train() -> None:
     global _TRAIN_DEFAULTS
     _TRAIN_DEFAULTS = {f.name: f.default for f in __import__("dataclasses").fields(TrainConfig)}
     extra = [
-        _inspect.Parameter("config", _inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
-                           default=typer.Option(None, "--config", help="JSON file of training options; flags override it.")),
-        _inspect.Parameter("debug", _inspect.Parameter.KEYWORD_ONLY, annotation=bool,
-                           default=typer.Option(False, "--debug", help="Show full tracebacks.")),
+        _inspect.Parameter(
+            "config",
+            _inspect.Parameter.KEYWORD_ONLY,
+            annotation=Path | None,
+            default=typer.Option(None, "--config", help="JSON file of training options; flags override it."),
+        ),
+        _inspect.Parameter(
+            "debug",
+            _inspect.Parameter.KEYWORD_ONLY,
+            annotation=bool,
+            default=typer.Option(False, "--debug", help="Show full tracebacks."),
+        ),
     ]
     command = command_from_dataclass(TrainConfig, _run_train, extra)
     command.__doc__ = (
         "Train the inpainting generator and its discriminators; export safetensors + model card.\n\n"
-        "Example: vidrestore train --data frames/ --data clips/ --model small --steps 20000 --run-dir runs/small\n\n"
+        "Example: vidrestore train --data frames/ --data clips/ --model small --steps 20000 "
+        "--run-dir runs/small\n\n"
         "Multi-GPU: torchrun --nproc_per_node=4 -m vidrestore train --data ... (same flags)."
     )
     app.command("train")(command)
