@@ -93,7 +93,7 @@ class InpaintHoles:
             s = self.stats
             s.frames += int(counted.sum())
             s.masked_frames += int((touched & counted).sum())
-            s.masked_pixels += int(masks[counted].sum())
+            s.masked_pixels += int(np.count_nonzero(masks[counted]))  # far faster than a bool sum
             s.total_pixels += int(masks[0].size * counted.sum())
             yield batch
 

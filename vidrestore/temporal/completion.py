@@ -21,7 +21,20 @@ def complete_flow(flow: np.ndarray, hole: np.ndarray) -> np.ndarray:
         return flow
     if hole.all():
         return np.zeros_like(flow)
-    return push_pull_fill(flow, hole)
+    # Only the hole's neighbourhood takes part: the fill comes from the ring around the hole, and
+    # working on a crop keeps the cost proportional to the hole, not the frame (a logo at 720p).
+    rows = np.flatnonzero(hole.any(axis=1))
+    cols = np.flatnonzero(hole[rows[0] : rows[-1] + 1].any(axis=0))
+    pad = max(8, (rows[-1] - rows[0] + cols[-1] - cols[0]) // 4)
+    h, w = hole.shape
+    y0, y1 = max(0, rows[0] - pad), min(h, rows[-1] + 1 + pad)
+    x0, x1 = max(0, cols[0] - pad), min(w, cols[-1] + 1 + pad)
+    crop = hole[y0:y1, x0:x1]
+    if crop.all():
+        return push_pull_fill(flow, hole)
+    out = flow.copy()
+    out[y0:y1, x0:x1] = push_pull_fill(flow[y0:y1, x0:x1], crop)
+    return out
 
 
 def push_pull_fill(values: np.ndarray, hole: np.ndarray) -> np.ndarray:

@@ -33,21 +33,30 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def consistent_flow_mask(flow_ab: np.ndarray, flow_ba: np.ndarray, tolerance: float = 0.5) -> np.ndarray:
+def consistent_flow_mask(flow_ab: np.ndarray, flow_ba: np.ndarray, tolerance: float = 0.5,
+                         box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """bool (H, W): True where the forward-backward check passes (pixel of a is visible in b).
 
     Uses the test of Sundaram et al. 2010: |f_ab + f_ba(x + f_ab)|^2 must stay below
     ``0.01 (|f_ab|^2 + |f_ba(x + f_ab)|^2) + tolerance``; pixels that leave the frame fail.
+    With ``box`` (y0, y1, x0, x1) only that region is checked and everything else reads False.
     """
     h, w = flow_ab.shape[:2]
-    back = warp(flow_ba, flow_ab)
-    total = flow_ab + back
+    y0, y1, x0, x1 = box if box is not None else (0, h, 0, w)
+    y0, y1, x0, x1 = max(0, y0), min(h, y1), max(0, x0), min(w, x1)
+    ab = flow_ab[y0:y1, x0:x1]
+    grid_x, grid_y = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+    tx, ty = grid_x + ab[..., 0], grid_y + ab[..., 1]
+    back = cv2.remap(flow_ba, tx, ty, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    total = ab + back
     err = (total**2).sum(axis=-1)
-    bound = 0.01 * ((flow_ab**2).sum(axis=-1) + (back**2).sum(axis=-1)) + tolerance
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    tx, ty = grid_x + flow_ab[..., 0], grid_y + flow_ab[..., 1]
+    bound = 0.01 * ((ab**2).sum(axis=-1) + (back**2).sum(axis=-1)) + tolerance
     inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
-    return (err <= bound) & inside
+    if box is None:
+        return (err <= bound) & inside
+    out = np.zeros((h, w), bool)
+    out[y0:y1, x0:x1] = (err <= bound) & inside
+    return out
 
 
 def _grey(frame: np.ndarray) -> np.ndarray:

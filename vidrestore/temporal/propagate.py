@@ -29,7 +29,8 @@ from vidrestore.temporal.scenecut import is_cut, thumbnail
 
 @dataclass(frozen=True)
 class TemporalOptions:
-    window: int = 3  # neighbours on each side
+    window: int = 3  # neighbours on each side, each with its own flow
+    reach: int = 12  # pixels still unfilled look this far ahead along chained frame-to-frame flows
     flow_width: int = 512  # flow is computed on frames scaled to at most this width
     tolerance: float = 0.5  # forward-backward error allowed, in pixels of the flow scale
 
@@ -44,9 +45,38 @@ class _Slot:
     grey: np.ndarray  # small grey copy for flow
     small_hole: np.ndarray  # hole at flow scale (slightly grown)
     known: np.ndarray  # full-res "safe to sample" map: not in the hole, 1 px away from it
+    box: tuple[int, int, int, int] | None  # (y0, y1, x0, x1) around the hole, None without one
+    count: int  # hole pixels
     repaired: np.ndarray | None = None  # output once processed; later frames borrow from it
     repaired_known: np.ndarray | None = None  # where ``repaired`` holds real (propagated) pixels
     flow_prev: tuple[np.ndarray, np.ndarray] | None = None  # (flow, valid) to the previous frame
+
+
+@dataclass
+class _Remaining:
+    """The hole pixels still to fill, kept as a crop of the hole's bounding box (cheap at 720p)."""
+
+    box: tuple[int, int, int, int]
+    crop: np.ndarray
+
+    def any(self) -> bool:
+        return bool(self.crop.any())
+
+    def count(self) -> int:
+        return int(np.count_nonzero(self.crop))
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        ys, xs = np.nonzero(self.crop)
+        return ys + self.box[0], xs + self.box[2]
+
+    def clear(self, ys: np.ndarray, xs: np.ndarray) -> None:
+        self.crop[ys - self.box[0], xs - self.box[2]] = False
+
+    def full(self, shape: tuple[int, int]) -> np.ndarray:
+        out = np.zeros(shape, bool)
+        y0, y1, x0, x1 = self.box
+        out[y0:y1, x0:x1] = self.crop
+        return out
 
 
 @dataclass
@@ -64,7 +94,7 @@ class TemporalPropagation:
 
     def __init__(self, options: TemporalOptions | None = None) -> None:
         self.options = options or TemporalOptions()
-        self.lookahead = self.options.window
+        self.lookahead = max(self.options.window, self.options.reach)
         self.stats = PropagationStats()
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._flows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
@@ -82,7 +112,7 @@ class TemporalPropagation:
             masks = batch.ensure_masks()
             for i, index in enumerate(batch.indices):
                 buffer.append(self._slot(index, batch.pts[i], batch.frames[i], masks[i]))
-            while next_target + window < len(buffer):
+            while next_target + self.lookahead < len(buffer):
                 ready.append(self._process(buffer, next_target))
                 next_target += 1
                 while next_target > window:  # drop frames no future target can reach
@@ -99,63 +129,97 @@ class TemporalPropagation:
             yield _batch(ready[start : start + size], time_base)
 
     def _slot(self, index: int, pts: int | None, frame: np.ndarray, mask: np.ndarray) -> _Slot:
-        thumb = thumbnail(frame)
+        full_grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)  # one colour conversion per frame
+        thumb = thumbnail(full_grey)
         if self._last_thumb is not None and is_cut(self._last_thumb, thumb):
             self._shot += 1
         self._last_thumb = thumb
         h, w = mask.shape
         scale = min(1.0, self.options.flow_width / w)
         size = (max(8, round(w * scale)), max(8, round(h * scale)))
-        grey = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
-        small_hole = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
-        if small_hole.any():
-            # Hide the damage from the flow: a moving blotch or box would otherwise drag the flow
-            # of the pixels around it along with it, well outside the hole.
-            grey = cv2.inpaint(grey, small_hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
-        small_hole = cv2.dilate(small_hole.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-        known = ~cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        return _Slot(index, pts, frame.copy(), mask.copy(), self._shot, grey, small_hole, known)
+        grey = cv2.resize(full_grey, size, interpolation=cv2.INTER_AREA)
+        box = bounding_box(mask)
+        if box is None:
+            return _Slot(index, pts, frame.copy(), mask.copy(), self._shot, grey,
+                         np.zeros(grey.shape, bool), np.ones(mask.shape, bool), None, 0)
+        small_hole = cv2.resize(mask.view(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+        # Hide the damage from the flow: a moving blotch or box would otherwise drag the flow
+        # of the pixels around it along with it, well outside the hole.
+        grey = cv2.inpaint(grey, small_hole.view(np.uint8), 3, cv2.INPAINT_TELEA)
+        small_hole = cv2.dilate(small_hole.view(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+        known = ~grow(mask, box, 1)
+        count = int(np.count_nonzero(mask[box[0]:box[1], box[2]:box[3]]))
+        return _Slot(index, pts, frame.copy(), mask.copy(), self._shot, grey, small_hole, known, box, count)
 
     def _process(self, buffer: deque[_Slot], position: int) -> tuple[_Slot, np.ndarray, np.ndarray]:
         target = buffer[position]
-        remaining = target.mask.copy()
         out = target.frame.copy()
-        total = int(remaining.sum())
+        total = target.count
         self.stats.hole_pixels += total
-        if total == 0:
+        if target.box is None:
             target.repaired, target.repaired_known = out, target.known
-            return target, out, remaining
+            return target, out, target.mask.copy()
+        y0, y1, x0, x1 = target.box
+        remaining = _Remaining(target.box, target.mask[y0:y1, x0:x1].copy())
         window = self.options.window
         order = sorted(
             (p for p in range(max(0, position - window), min(len(buffer), position + window + 1))
              if p != position and buffer[p].shot == target.shot),
             key=lambda p: (abs(p - position), p > position),
         )
+        still = False
         for p in order:
             if not remaining.any():
                 break
-            gained, motion = self._borrow(target, buffer[p], out, remaining)
-            if gained == 0 and motion < 0.25 and np.array_equal(buffer[p].mask, target.mask):
+            gained, motion = self._borrow(target, buffer[p], out, remaining, self._flow(target, buffer[p]))
+            if gained == 0 and motion < 0.25 and _same_hole(buffer[p], target):
                 # Same hole, still scene (a logo on a locked-off shot): farther frames show no more,
                 # so stop here and leave the hole to the inpainter (saves most of the flow work).
+                still = True
                 break
-        self.stats.propagated_pixels += total - int(remaining.sum())
-        if remaining.any() and position > 0 and buffer[position - 1].shot == target.shot:
+        if remaining.any() and not still:
+            self._borrow_far(buffer, position, out, remaining)
+        left = remaining.count()
+        self.stats.propagated_pixels += total - left
+        if left and position > 0 and buffer[position - 1].shot == target.shot:
             target.flow_prev = self._flow(target, buffer[position - 1])
         # Recurrence: later frames borrow from this output, so background revealed at any earlier
         # time keeps flowing forward, far beyond the window (pixels filled here count as known).
+        full = remaining.full(target.mask.shape)
         target.repaired = out
-        target.repaired_known = ~cv2.dilate(remaining.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        return target, out, remaining
+        target.repaired_known = ~grow(full, target.box, 1)
+        return target, out, full
 
-    def _borrow(self, target: _Slot, source: _Slot, out: np.ndarray, remaining: np.ndarray) -> tuple[int, float]:
+    def _borrow_far(self, buffer: deque[_Slot], position: int, out: np.ndarray, remaining: _Remaining) -> None:
+        """Look past the window for what is still missing: a hole that drifts slowly over a still
+        background uncovers it only many frames later.
+
+        Flow to frame p is chained: flow(t, p - window) then the direct flow (p - window, p), a pair
+        that frame p - window computes for itself anyway, so few hops and little extra flow work.
+        """
+        target, window = buffer[position], self.options.window
+        start = position + window
+        if start >= len(buffer) or buffer[start].shot != target.shot:
+            return
+        chain = {start: self._flow(target, buffer[start])}
+        for p in range(start + 1, min(len(buffer), position + self.options.reach + 1)):
+            if not remaining.any() or buffer[p].shot != target.shot:
+                break
+            q = max(start, p - window)
+            step, step_valid = self._flow(buffer[q], buffer[p])
+            chain[p] = chain_flow(*chain[q], step, step_valid)
+            self._borrow(target, buffer[p], out, remaining, chain[p])
+
+    def _borrow(self, target: _Slot, source: _Slot, out: np.ndarray, remaining: _Remaining,
+                flow: tuple[np.ndarray, np.ndarray]) -> tuple[int, float]:
         """Copy into ``out`` every remaining hole pixel of ``target`` that ``source`` shows reliably.
 
-        Returns how many pixels were filled and the mean flow length (pixels) at the hole.
+        ``flow`` is (flow target->source, validity) at flow scale. Returns how many pixels were
+        filled and the mean flow length (pixels) at the hole.
         """
-        h, w = remaining.shape
-        ys, xs = np.nonzero(remaining)
-        tx, ty, ok = follow_flow(*self._flow(target, source), xs, ys, (h, w))
+        h, w = target.mask.shape
+        ys, xs = remaining.points()
+        tx, ty, ok = follow_flow(*flow, xs, ys, (h, w))
         motion = float(np.hypot(tx - xs, ty - ys).mean()) if xs.size else 0.0
         image, known = (source.repaired, source.repaired_known) if source.repaired is not None else (
             source.frame, source.known)
@@ -164,8 +228,8 @@ class TemporalPropagation:
             return 0, motion
         colours = sample_points(image, tx[ok], ty[ok])
         out[ys[ok], xs[ok]] = colours
-        remaining[ys[ok], xs[ok]] = False
-        return int(ok.sum()), motion
+        remaining.clear(ys[ok], xs[ok])
+        return int(np.count_nonzero(ok)), motion
 
     def _flow(self, a: _Slot, b: _Slot) -> tuple[np.ndarray, np.ndarray]:
         """Completed flow a->b at flow scale and its forward-backward validity (cached per pair)."""
@@ -176,14 +240,58 @@ class TemporalPropagation:
             holes = a.small_hole | b.small_hole
             ab = complete_flow(self._dis.calc(a.grey, b.grey, None), holes)
             ba = complete_flow(self._dis.calc(b.grey, a.grey, None), holes)
-            tol = self.options.tolerance
-            self._flows[key] = (ab, consistent_flow_mask(ab, ba, tol))
-            self._flows[(b.index, a.index)] = (ba, consistent_flow_mask(ba, ab, tol))
+            # Validity is only ever read at and around the holes, so only a margin around them
+            # is checked (hole pixels that land farther away than the margin are found earlier).
+            tol, box = self.options.tolerance, bounding_box(holes)
+            if box is not None:
+                m = 16
+                box = (max(0, box[0] - m), box[1] + m, max(0, box[2] - m), box[3] + m)
+            self._flows[key] = (ab, consistent_flow_mask(ab, ba, tol, box))
+            self._flows[(b.index, a.index)] = (ba, consistent_flow_mask(ba, ab, tol, box))
         return self._flows[key]
 
     def _forget(self, index: int) -> None:
         for key in [k for k in self._flows if index in k]:
             del self._flows[key]
+
+
+def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1) of the True pixels of a bool (H, W) mask, or None when there are none."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def grow(mask: np.ndarray, box: tuple[int, int, int, int], radius: int) -> np.ndarray:
+    """``mask`` dilated by a (2 radius + 1) square, working only around ``box`` (its True pixels)."""
+    h, w = mask.shape
+    y0, y1 = max(0, box[0] - radius), min(h, box[1] + radius)
+    x0, x1 = max(0, box[2] - radius), min(w, box[3] + radius)
+    out = np.zeros_like(mask)
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    out[y0:y1, x0:x1] = cv2.dilate(mask[y0:y1, x0:x1].view(np.uint8), kernel).astype(bool)
+    return out
+
+
+def _same_hole(a: _Slot, b: _Slot) -> bool:
+    if a.box != b.box or a.count != b.count or a.box is None:
+        return a.box == b.box and a.count == b.count
+    y0, y1, x0, x1 = a.box
+    return bool(np.array_equal(a.mask[y0:y1, x0:x1], b.mask[y0:y1, x0:x1]))
+
+
+def chain_flow(flow: np.ndarray, valid: np.ndarray, step: np.ndarray, step_valid: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Flow a->c from a->b (``flow``) and b->c (``step``), all at flow scale; valid where both are."""
+    h, w = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+    moved = cv2.remap(step, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    landed = cv2.remap(step_valid.astype(np.uint8), map_x, map_y, cv2.INTER_NEAREST,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+    return flow + moved, valid & landed
 
 
 def follow_flow(
@@ -226,6 +334,6 @@ def _batch(items: list[tuple[_Slot, np.ndarray, np.ndarray]], time_base: Fractio
     return FrameBatch(
         indices=[s.index for s, _, _ in items], pts=[s.pts for s, _, _ in items], time_base=time_base,
         frames=np.stack([f for _, f, _ in items]), masks=np.stack([m for _, _, m in items]),
-        extras={"touched": np.array([bool(s.mask.any()) for s, _, _ in items]),
+        extras={"touched": np.array([s.box is not None for s, _, _ in items]),
                 "flow_prev": [s.flow_prev for s, _, _ in items]},
     )

@@ -9,8 +9,8 @@ THUMB = (64, 36)
 
 
 def thumbnail(frame: np.ndarray) -> np.ndarray:
-    """A tiny grey float32 copy of an RGB frame, the input of ``is_cut``."""
-    grey = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+    """A tiny grey float32 copy of an RGB (or already grey (H, W)) frame, the input of ``is_cut``."""
+    grey = frame if frame.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
     return cv2.resize(grey, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
