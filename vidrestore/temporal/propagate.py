@@ -7,14 +7,17 @@ forward-backward check rejects occluded or unreliable pixels. A hole pixel whose
 known (undamaged) pixel of the neighbour takes that pixel's colour. What no neighbour shows stays
 in the mask for the inpainter (a static logo on a static shot, for instance).
 
-Streaming: a bounded buffer of 2 * window + 1 frames and the flows between them; memory does not
+Pixels still missing after the window look farther, up to ``reach`` frames on each side, along
+flows chained from the cached frame-to-frame ones (a slow hole uncovers its background late).
+
+Streaming: a bounded buffer of 2 * reach + 1 frames and the flows between them; memory does not
 depend on the video's length.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -30,6 +33,7 @@ from vidrestore.temporal.scenecut import is_cut, thumbnail
 @dataclass(frozen=True)
 class TemporalOptions:
     window: int = 3  # neighbours on each side, each with its own flow
+    refine: bool = True  # measure the flow again once the hole holds propagated pixels
     reach: int = 12  # pixels still unfilled look this far ahead along chained frame-to-frame flows
     flow_width: int = 512  # flow is computed on frames scaled to at most this width
     tolerance: float = 0.5  # forward-backward error allowed, in pixels of the flow scale
@@ -50,33 +54,58 @@ class _Slot:
     repaired: np.ndarray | None = None  # output once processed; later frames borrow from it
     repaired_known: np.ndarray | None = None  # where ``repaired`` holds real (propagated) pixels
     flow_prev: tuple[np.ndarray, np.ndarray] | None = None  # (flow, valid) to the previous frame
+    repaired_view: tuple[np.ndarray, np.ndarray] | None = None  # flow-scale grey and hole of ``repaired``
 
 
 @dataclass
-class _Remaining:
-    """The hole pixels still to fill, kept as a crop of the hole's bounding box (cheap at 720p)."""
+class _Fill:
+    """Candidates for one frame's hole, kept on the hole's bounding box (cheap at 720p).
+
+    Each hole pixel takes the nearest candidate from the past and the nearest from the future;
+    the two are blended with weights 1 / temporal distance (as FGVC fuses its two directions),
+    which halves the misalignment noise of either and keeps the fill steadier over time.
+    """
 
     box: tuple[int, int, int, int]
-    crop: np.ndarray
+    hole: np.ndarray  # bool crop
+    need: dict[int, np.ndarray]  # side -> bool crop of pixels still without a candidate from it
+    colour: np.ndarray  # float32 (h, w, C) weighted sum of candidates
+    weight: np.ndarray  # float32 (h, w)
 
-    def any(self) -> bool:
-        return bool(self.crop.any())
+    @classmethod
+    def start(cls, mask: np.ndarray, box: tuple[int, int, int, int]) -> _Fill:
+        y0, y1, x0, x1 = box
+        hole = mask[y0:y1, x0:x1]
+        return cls(box, hole, {-1: hole.copy(), 1: hole.copy()},
+                   np.zeros((*hole.shape, 3), np.float32), np.zeros(hole.shape, np.float32))
 
-    def count(self) -> int:
-        return int(np.count_nonzero(self.crop))
+    def needs(self, side: int) -> bool:
+        return bool(self.need[side].any())
 
-    def points(self) -> tuple[np.ndarray, np.ndarray]:
-        ys, xs = np.nonzero(self.crop)
+    def points(self, side: int) -> tuple[np.ndarray, np.ndarray]:
+        ys, xs = np.nonzero(self.need[side])
         return ys + self.box[0], xs + self.box[2]
 
-    def clear(self, ys: np.ndarray, xs: np.ndarray) -> None:
-        self.crop[ys - self.box[0], xs - self.box[2]] = False
+    def add(self, side: int, ys: np.ndarray, xs: np.ndarray, colours: np.ndarray, weight: float) -> None:
+        cy, cx = ys - self.box[0], xs - self.box[2]
+        self.need[side][cy, cx] = False
+        self.colour[cy, cx] += weight * colours.reshape(len(cy), -1).astype(np.float32)
+        self.weight[cy, cx] += weight
 
-    def full(self, shape: tuple[int, int]) -> np.ndarray:
-        out = np.zeros(shape, bool)
+    def merge(self, other: _Fill) -> None:
+        """Take ``other``'s candidates where this fill has none."""
+        empty = (self.weight == 0) & (other.weight > 0)
+        self.colour[empty], self.weight[empty] = other.colour[empty], other.weight[empty]
+
+    def write(self, out: np.ndarray) -> np.ndarray:
+        """Blend the candidates into ``out`` (full frame); returns the full-size mask of what is left."""
         y0, y1, x0, x1 = self.box
-        out[y0:y1, x0:x1] = self.crop
-        return out
+        got = self.weight > 0
+        blend = self.colour[got] / self.weight[got][:, None]
+        out[y0:y1, x0:x1][got] = np.clip(np.round(blend), 0, 255).astype(out.dtype)
+        remaining = np.zeros(out.shape[:2], bool)
+        remaining[y0:y1, x0:x1] = self.hole & ~got
+        return remaining
 
 
 @dataclass
@@ -115,7 +144,7 @@ class TemporalPropagation:
             while next_target + self.lookahead < len(buffer):
                 ready.append(self._process(buffer, next_target))
                 next_target += 1
-                while next_target > window:  # drop frames no future target can reach
+                while next_target > self.lookahead:  # drop frames no future target can reach
                     old = buffer.popleft()
                     next_target -= 1
                     self._forget(old.index)
@@ -159,66 +188,121 @@ class TemporalPropagation:
         if target.box is None:
             target.repaired, target.repaired_known = out, target.known
             return target, out, target.mask.copy()
-        y0, y1, x0, x1 = target.box
-        remaining = _Remaining(target.box, target.mask[y0:y1, x0:x1].copy())
-        window = self.options.window
+        fill = _Fill.start(target.mask, target.box)
+        still = self._gather(buffer, position, fill, lambda source: self._flow(target, source))
+        remaining = fill.write(out)
+        flow_prev = self._flow(target, buffer[position - 1]) if position > 0 else None
+        if self.options.refine and not still and np.count_nonzero(remaining) < total:
+            # Second pass: the flow inside the hole was only a smooth guess from its border, which
+            # mixes the motions met there (a still pillar, a moving landscape, a moving face). Now
+            # that most of the hole holds real pixels, the flow can be measured there instead.
+            grey, hole = self._flow_view(out, remaining)
+            flows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+            def refined(source: _Slot) -> tuple[np.ndarray, np.ndarray]:
+                if source.index not in flows:
+                    flows[source.index] = self._measure_flow(grey, hole, *self._source_view(source))
+                return flows[source.index]
+
+            second = _Fill.start(target.mask, target.box)
+            self._gather(buffer, position, second, refined)
+            second.merge(fill)
+            out = target.frame.copy()
+            remaining = second.write(out)
+            if position > 0:
+                flow_prev = refined(buffer[position - 1])
+        self.stats.propagated_pixels += total - int(np.count_nonzero(remaining))
+        if flow_prev is not None and buffer[position - 1].shot == target.shot:
+            target.flow_prev = flow_prev
+        # Recurrence: later frames borrow from this output, so background revealed at any earlier
+        # time keeps flowing forward, far beyond the window (pixels filled here count as known).
+        target.repaired = out
+        target.repaired_known = ~grow(remaining, target.box, 1)
+        if self.options.refine:
+            target.repaired_view = self._flow_view(out, remaining)
+        return target, out, remaining
+
+    def _gather(self, buffer: deque[_Slot], position: int, fill: _Fill,
+                flow_to: Callable[[_Slot], tuple[np.ndarray, np.ndarray]]) -> bool:
+        """Collect candidates for ``fill`` from the window, then farther; True for a still hole."""
+        target, window = buffer[position], self.options.window
         order = sorted(
             (p for p in range(max(0, position - window), min(len(buffer), position + window + 1))
              if p != position and buffer[p].shot == target.shot),
             key=lambda p: (abs(p - position), p > position),
         )
-        still = False
         for p in order:
-            if not remaining.any():
-                break
-            gained, motion = self._borrow(target, buffer[p], out, remaining, self._flow(target, buffer[p]))
+            side = 1 if p > position else -1
+            if not fill.needs(side):
+                continue
+            gained, motion = self._borrow(target, buffer[p], fill, side, abs(p - position), flow_to(buffer[p]))
             if gained == 0 and motion < 0.25 and _same_hole(buffer[p], target):
                 # Same hole, still scene (a logo on a locked-off shot): farther frames show no more,
                 # so stop here and leave the hole to the inpainter (saves most of the flow work).
-                still = True
-                break
-        if remaining.any() and not still:
-            self._borrow_far(buffer, position, out, remaining)
-        left = remaining.count()
-        self.stats.propagated_pixels += total - left
-        if left and position > 0 and buffer[position - 1].shot == target.shot:
-            target.flow_prev = self._flow(target, buffer[position - 1])
-        # Recurrence: later frames borrow from this output, so background revealed at any earlier
-        # time keeps flowing forward, far beyond the window (pixels filled here count as known).
-        full = remaining.full(target.mask.shape)
-        target.repaired = out
-        target.repaired_known = ~grow(full, target.box, 1)
-        return target, out, full
+                return True
+        if fill.needs(-1) or fill.needs(1):
+            self._borrow_far(buffer, position, fill, flow_to)
+        return False
 
-    def _borrow_far(self, buffer: deque[_Slot], position: int, out: np.ndarray, remaining: _Remaining) -> None:
+    def _borrow_far(self, buffer: deque[_Slot], position: int, fill: _Fill,
+                    flow_to: Callable[[_Slot], tuple[np.ndarray, np.ndarray]]) -> None:
         """Look past the window for what is still missing: a hole that drifts slowly over a still
-        background uncovers it only many frames later.
+        background uncovers it only many frames earlier or later.
 
-        Flow to frame p is chained: flow(t, p - window) then the direct flow (p - window, p), a pair
-        that frame p - window computes for itself anyway, so few hops and little extra flow work.
+        Frames at distance window+1 .. reach are visited nearest first, the past before the future.
+        Flow to frame p is chained: flow(t, p -+ window) then the direct flow (p -+ window, p), a
+        pair that frame p -+ window computes for itself anyway, so few hops and little extra work.
         """
         target, window = buffer[position], self.options.window
-        start = position + window
-        if start >= len(buffer) or buffer[start].shot != target.shot:
-            return
-        chain = {start: self._flow(target, buffer[start])}
-        for p in range(start + 1, min(len(buffer), position + self.options.reach + 1)):
-            if not remaining.any() or buffer[p].shot != target.shot:
-                break
-            q = max(start, p - window)
-            step, step_valid = self._flow(buffer[q], buffer[p])
-            chain[p] = chain_flow(*chain[q], step, step_valid)
-            self._borrow(target, buffer[p], out, remaining, chain[p])
+        chains: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        open_sides = []
+        for side in (-1, 1):
+            start = position + side * window
+            if 0 <= start < len(buffer) and buffer[start].shot == target.shot and fill.needs(side):
+                chains[start] = flow_to(buffer[start])
+                open_sides.append(side)
+        for distance in range(window + 1, self.options.reach + 1):
+            for side in list(open_sides):
+                p = position + side * distance
+                if not fill.needs(side) or not 0 <= p < len(buffer) or buffer[p].shot != target.shot:
+                    open_sides.remove(side)
+                    continue
+                q = p - side * min(window, distance - window)
+                chains[p] = chain_flow(*chains[q], *self._flow(buffer[q], buffer[p]))
+                self._borrow(target, buffer[p], fill, side, distance, chains[p])
 
-    def _borrow(self, target: _Slot, source: _Slot, out: np.ndarray, remaining: _Remaining,
+    def _flow_view(self, frame: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Small grey copy of ``frame`` for flow, with ``hole`` hidden, and the hole at that scale."""
+        h, w = hole.shape
+        scale = min(1.0, self.options.flow_width / w)
+        size = (max(8, round(w * scale)), max(8, round(h * scale)))
+        grey = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(hole.view(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+        if small.any():
+            grey = cv2.inpaint(grey, small.view(np.uint8), 3, cv2.INPAINT_TELEA)
+        return grey, cv2.dilate(small.view(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+
+    def _source_view(self, source: _Slot) -> tuple[np.ndarray, np.ndarray]:
+        return source.repaired_view if source.repaired_view is not None else (source.grey, source.small_hole)
+
+    def _measure_flow(self, grey_a: np.ndarray, hole_a: np.ndarray, grey_b: np.ndarray,
+                      hole_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Completed flow a->b and its forward-backward validity, both at flow scale."""
+        holes = hole_a | hole_b
+        ab, ba = self._dis.calc(grey_a, grey_b, None), self._dis.calc(grey_b, grey_a, None)
+        ab, ba = complete_flow(ab, holes), complete_flow(ba, holes)
+        return ab, consistent_flow_mask(ab, ba, self.options.tolerance, _margin_box(holes))
+
+    def _borrow(self, target: _Slot, source: _Slot, fill: _Fill, side: int, distance: int,
                 flow: tuple[np.ndarray, np.ndarray]) -> tuple[int, float]:
-        """Copy into ``out`` every remaining hole pixel of ``target`` that ``source`` shows reliably.
+        """Add a candidate from ``source`` for every hole pixel of ``target`` that still lacks one
+        from this side (past -1, future +1) and that ``source`` shows reliably.
 
-        ``flow`` is (flow target->source, validity) at flow scale. Returns how many pixels were
-        filled and the mean flow length (pixels) at the hole.
+        ``flow`` is (flow target->source, validity) at flow scale. Returns how many pixels got a
+        candidate and the mean flow length (pixels) at the hole.
         """
         h, w = target.mask.shape
-        ys, xs = remaining.points()
+        ys, xs = fill.points(side)
         tx, ty, ok = follow_flow(*flow, xs, ys, (h, w))
         motion = float(np.hypot(tx - xs, ty - ys).mean()) if xs.size else 0.0
         image, known = (source.repaired, source.repaired_known) if source.repaired is not None else (
@@ -226,9 +310,7 @@ class TemporalPropagation:
         ok &= known[np.clip(np.round(ty).astype(int), 0, h - 1), np.clip(np.round(tx).astype(int), 0, w - 1)]
         if not ok.any():
             return 0, motion
-        colours = sample_points(image, tx[ok], ty[ok])
-        out[ys[ok], xs[ok]] = colours
-        remaining.clear(ys[ok], xs[ok])
+        fill.add(side, ys[ok], xs[ok], sample_points(image, tx[ok], ty[ok]), 1.0 / distance)
         return int(np.count_nonzero(ok)), motion
 
     def _flow(self, a: _Slot, b: _Slot) -> tuple[np.ndarray, np.ndarray]:
@@ -238,14 +320,9 @@ class TemporalPropagation:
             # Either frame's damage corrupts the flow in both directions, so both are completed
             # over the union of the two holes (exact for slow motion; the check catches the rest).
             holes = a.small_hole | b.small_hole
-            ab = complete_flow(self._dis.calc(a.grey, b.grey, None), holes)
-            ba = complete_flow(self._dis.calc(b.grey, a.grey, None), holes)
-            # Validity is only ever read at and around the holes, so only a margin around them
-            # is checked (hole pixels that land farther away than the margin are found earlier).
-            tol, box = self.options.tolerance, bounding_box(holes)
-            if box is not None:
-                m = 16
-                box = (max(0, box[0] - m), box[1] + m, max(0, box[2] - m), box[3] + m)
+            ab, ba = self._dis.calc(a.grey, b.grey, None), self._dis.calc(b.grey, a.grey, None)
+            ab, ba = complete_flow(ab, holes), complete_flow(ba, holes)
+            tol, box = self.options.tolerance, _margin_box(holes)
             self._flows[key] = (ab, consistent_flow_mask(ab, ba, tol, box))
             self._flows[(b.index, a.index)] = (ba, consistent_flow_mask(ba, ab, tol, box))
         return self._flows[key]
@@ -273,6 +350,15 @@ def grow(mask: np.ndarray, box: tuple[int, int, int, int], radius: int) -> np.nd
     kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
     out[y0:y1, x0:x1] = cv2.dilate(mask[y0:y1, x0:x1].view(np.uint8), kernel).astype(bool)
     return out
+
+
+def _margin_box(holes: np.ndarray, margin: int = 16) -> tuple[int, int, int, int] | None:
+    """Bounding box of ``holes`` grown by ``margin``: validity is only ever read at and around the
+    holes, so only that region is checked (pixels that land farther away are found earlier)."""
+    box = bounding_box(holes)
+    if box is None:
+        return None
+    return max(0, box[0] - margin), box[1] + margin, max(0, box[2] - margin), box[3] + margin
 
 
 def _same_hole(a: _Slot, b: _Slot) -> bool:
@@ -335,5 +421,6 @@ def _batch(items: list[tuple[_Slot, np.ndarray, np.ndarray]], time_base: Fractio
         indices=[s.index for s, _, _ in items], pts=[s.pts for s, _, _ in items], time_base=time_base,
         frames=np.stack([f for _, f, _ in items]), masks=np.stack([m for _, _, m in items]),
         extras={"touched": np.array([s.box is not None for s, _, _ in items]),
-                "flow_prev": [s.flow_prev for s, _, _ in items]},
+                "flow_prev": [s.flow_prev for s, _, _ in items],
+                "holes": np.stack([s.mask for s, _, _ in items])},
     )

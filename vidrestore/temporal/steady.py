@@ -19,8 +19,9 @@ from vidrestore.temporal.propagate import follow_flow, sample_points
 class SteadyFill:
     """Pipeline stage: ``out_t = (1 - a) * fill_t + a * warp(out_{t-1})`` inside the remaining holes."""
 
-    def __init__(self, strength: float = 0.5) -> None:
+    def __init__(self, strength: float = 0.95, propagated_strength: float = 0.5) -> None:
         self.strength = strength
+        self.propagated_strength = propagated_strength
         self._previous: np.ndarray | None = None
         self._previous_index = -2
 
@@ -28,15 +29,19 @@ class SteadyFill:
         for batch in batches:
             flows = batch.extras.get("flow_prev") or [None] * len(batch)
             masks = batch.ensure_masks()
+            holes = batch.extras.get("holes")
             for i, index in enumerate(batch.indices):
                 flow = flows[i]
                 if flow is not None and self._previous is not None and self._previous_index == index - 1:
-                    self._blend(batch.frames[i], masks[i], flow, self._previous)
+                    self._blend(batch.frames[i], masks[i], flow, self._previous, self.strength)
+                    if holes is not None and self.propagated_strength > 0:
+                        self._blend(batch.frames[i], holes[i] & ~masks[i], flow, self._previous,
+                                    self.propagated_strength)
                 self._previous, self._previous_index = batch.frames[i].copy(), index
             yield batch
 
     def _blend(self, frame: np.ndarray, hole: np.ndarray, flow: tuple[np.ndarray, np.ndarray],
-               previous: np.ndarray) -> None:
+               previous: np.ndarray, strength: float) -> None:
         ys, xs = np.nonzero(hole)
         if ys.size == 0:
             return
@@ -45,5 +50,5 @@ class SteadyFill:
             return
         carried = sample_points(previous, tx[ok], ty[ok]).astype(np.float32)
         current = frame[ys[ok], xs[ok]].astype(np.float32)
-        mixed = (1 - self.strength) * current + self.strength * carried
+        mixed = (1 - strength) * current + strength * carried
         frame[ys[ok], xs[ok]] = np.clip(np.round(mixed), 0, 255).astype(np.uint8)
