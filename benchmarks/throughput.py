@@ -85,7 +85,8 @@ def main() -> None:
     parser.add_argument("--preset", default="medium", help="x264 preset for the speed table")
     parser.add_argument("--long-factor", type=int, default=10)
     parser.add_argument("--memory-method", default="gan+temporal", help="method of the short/long RSS pair")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best fps per row is kept")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="alternating rounds; the best fps per row is kept")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -114,7 +115,8 @@ def main() -> None:
                 best[name] = max(best.get(name, 0.0), frames / seconds)
         ref_fps = best[runs[0][0]]
         rows = [(name, best[name], best[name] / ref_fps) for name, _, _ in runs]
-        print(f"\nThroughput at {w}x{h}, x264 preset {args.preset}, {frames} frames, best of {args.rounds} alternating rounds")
+        print(f"\nThroughput at {w}x{h}, x264 preset {args.preset}, {frames} frames, "
+              f"best of {args.rounds} alternating rounds")
         print("| run | fps | ratio to codec only |\n|---|---|---|")
         for name, fps, ratio in rows:
             print(f"| {name} | {fps:.1f} | {ratio:.2f} |")
@@ -128,13 +130,15 @@ def main() -> None:
         method = args.memory_method
         short_mb, short_n = peak_rss(args.clip, t / "logo.png", method, t / "s.mp4", "veryfast")
         long_mb, long_n = peak_rss(long_clip, t / "logo.png", method, t / "l.mp4", "veryfast")
-        print(f"\nPeak RSS of `fix --method {method}` (x264 veryfast), short vs {args.long_factor}x longer input")
+        print(f"\nPeak RSS of `fix --method {method}` (x264 veryfast), "
+              f"short vs {args.long_factor}x longer input")
         print("| input | frames | peak RSS (MB) |\n|---|---|---|")
         print(f"| short | {short_n} | {short_mb:.0f} |\n| long | {long_n} | {long_mb:.0f} |")
         print(f"ratio long/short: {long_mb / short_mb:.3f}")
         assert long_n == long_frames
         results["memory"] = dict(method=method, short_frames=short_n, short_mb=round(short_mb, 1),
-                                 long_frames=long_n, long_mb=round(long_mb, 1), ratio=round(long_mb / short_mb, 3))
+                                 long_frames=long_n, long_mb=round(long_mb, 1),
+                                 ratio=round(long_mb / short_mb, 3))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

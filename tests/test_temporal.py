@@ -35,7 +35,9 @@ def panning_clip(frames: int, height: int = 72, width: int = 96, speed: int = 3)
     return np.stack([wide[:, i * speed : i * speed + width] for i in range(frames)])
 
 
-def run_stage(frames: np.ndarray, masks: np.ndarray, batch: int = 4, window: int = 3) -> tuple[np.ndarray, np.ndarray, TemporalPropagation]:
+def run_stage(
+    frames: np.ndarray, masks: np.ndarray, batch: int = 4, window: int = 3
+) -> tuple[np.ndarray, np.ndarray, TemporalPropagation]:
     stage = TemporalPropagation(TemporalOptions(window=window, flow_width=512))
     batches = [
         FrameBatch(list(range(i, min(i + batch, len(frames)))), list(range(i, min(i + batch, len(frames)))),

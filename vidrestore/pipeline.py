@@ -57,7 +57,8 @@ class AttachMasks:
             for i, index in enumerate(batch.indices):
                 mask = next(self.masks, None)
                 if mask is None:
-                    raise MaskError(f"the masks ran out at frame {index}; the video has more frames than masks")
+                    raise MaskError(
+                        f"the masks ran out at frame {index}; the video has more frames than masks")
                 current[i] |= mask
             yield batch
 
@@ -113,7 +114,9 @@ def run_pipeline(
     start: int = 0,
     stop: int | None = None,
 ) -> PipelineResult:
-    """Drive frames ``start..stop`` of ``source`` through ``stages`` into ``sink``; the sink is aborted on any failure."""
+    """Drive frames ``start..stop`` of ``source`` through ``stages`` into ``sink``.
+
+    The sink is aborted on any failure."""
     frames = source.frames(start, stop) if (start or stop is not None) else source.frames()
     decoded: BackgroundIterator[FrameBatch] | None = None
     writer: BackgroundConsumer[FrameBatch] | None = None
@@ -145,5 +148,6 @@ def run_pipeline(
 
 def _write_batch(sink: FrameSink, batch: FrameBatch) -> None:
     untouched = batch.extras.get("untouched")
-    for i, (index, pts) in enumerate(zip(batch.indices, batch.pts)):
-        sink.write(index, pts, batch.frames[i], untouched=bool(untouched[i]) if untouched is not None else False)
+    for i, (index, pts) in enumerate(zip(batch.indices, batch.pts, strict=True)):
+        kept = bool(untouched[i]) if untouched is not None else False
+        sink.write(index, pts, batch.frames[i], untouched=kept)

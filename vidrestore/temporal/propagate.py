@@ -4,11 +4,14 @@ For each frame with holes, neighbours within ``window`` frames on each side (nev
 cut) are visited nearest first. Flow target->neighbour is computed on a small grey copy, its values
 inside the target's hole are replaced by a smooth completion from the hole border, and a
 forward-backward check rejects occluded or unreliable pixels. A hole pixel whose flow lands on a
-known (undamaged) pixel of the neighbour takes that pixel's colour. What no neighbour shows stays
-in the mask for the inpainter (a static logo on a static shot, for instance).
+known (undamaged) pixel of the neighbour takes that pixel's colour; the nearest candidate from the
+past and the nearest from the future are blended. What no neighbour shows stays in the mask for
+the inpainter (a static logo on a static shot, for instance).
 
 Pixels still missing after the window look farther, up to ``reach`` frames on each side, along
 flows chained from the cached frame-to-frame ones (a slow hole uncovers its background late).
+Once a frame's hole holds propagated pixels, its flow is measured again from the filled frame
+(``refine``) and the pixels are propagated a second time along the better flow.
 
 Streaming: a bounded buffer of 2 * reach + 1 frames and the flows between them; memory does not
 depend on the video's length.
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 import cv2
@@ -34,7 +37,7 @@ from vidrestore.temporal.scenecut import is_cut, thumbnail
 class TemporalOptions:
     window: int = 3  # neighbours on each side, each with its own flow
     refine: bool = True  # measure the flow again once the hole holds propagated pixels
-    reach: int = 12  # pixels still unfilled look this far ahead along chained frame-to-frame flows
+    reach: int = 12  # pixels still unfilled look this far back and ahead along chained flows
     flow_width: int = 512  # flow is computed on frames scaled to at most this width
     tolerance: float = 0.5  # forward-backward error allowed, in pixels of the flow scale
 
@@ -131,7 +134,6 @@ class TemporalPropagation:
         self._last_thumb: np.ndarray | None = None
 
     def run(self, batches: Iterator[FrameBatch]) -> Iterator[FrameBatch]:
-        window = self.options.window
         buffer: deque[_Slot] = deque()
         ready: list[tuple[_Slot, np.ndarray, np.ndarray]] = []
         next_target = 0  # position in ``buffer`` of the next frame to process
@@ -235,7 +237,8 @@ class TemporalPropagation:
             side = 1 if p > position else -1
             if not fill.needs(side):
                 continue
-            gained, motion = self._borrow(target, buffer[p], fill, side, abs(p - position), flow_to(buffer[p]))
+            gained, motion = self._borrow(target, buffer[p], fill, side, abs(p - position),
+                                          flow_to(buffer[p]))
             if gained == 0 and motion < 0.25 and _same_hole(buffer[p], target):
                 # Same hole, still scene (a logo on a locked-off shot): farther frames show no more,
                 # so stop here and leave the hole to the inpainter (saves most of the flow work).
