@@ -176,7 +176,7 @@ class TemporalPropagation:
         small_hole = cv2.resize(mask.view(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
         # Hide the damage from the flow: a moving blotch or box would otherwise drag the flow
         # of the pixels around it along with it, well outside the hole.
-        grey = cv2.inpaint(grey, small_hole.view(np.uint8), 3, cv2.INPAINT_TELEA)
+        grey = hide_hole(grey, small_hole)
         small_hole = cv2.dilate(small_hole.view(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
         known = ~grow(mask, box, 1)
         count = int(np.count_nonzero(mask[box[0]:box[1], box[2]:box[3]]))
@@ -253,16 +253,18 @@ class TemporalPropagation:
         background uncovers it only many frames earlier or later.
 
         Frames at distance window+1 .. reach are visited nearest first, the past before the future.
-        Flow to frame p is chained: flow(t, p -+ window) then the direct flow (p -+ window, p), a
-        pair that frame p -+ window computes for itself anyway, so few hops and little extra work.
+        Hole pixels are followed to frame p along flow(t, p -+ window) then the direct flow
+        (p -+ window, p), a pair that frame p -+ window computes for itself anyway: few hops, no
+        extra flow work.
         """
         target, window = buffer[position], self.options.window
-        chains: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        tracks: dict[int, tuple[np.ndarray, ...]] = {}  # frame -> (ys, xs, tx, ty, ok) of the hole pixels
         open_sides = []
         for side in (-1, 1):
             start = position + side * window
             if 0 <= start < len(buffer) and buffer[start].shot == target.shot and fill.needs(side):
-                chains[start] = flow_to(buffer[start])
+                ys, xs = fill.points(side)
+                tracks[start] = (ys, xs, *follow_flow(*flow_to(buffer[start]), xs, ys, target.mask.shape))
                 open_sides.append(side)
         for distance in range(window + 1, self.options.reach + 1):
             for side in list(open_sides):
@@ -270,9 +272,12 @@ class TemporalPropagation:
                 if not fill.needs(side) or not 0 <= p < len(buffer) or buffer[p].shot != target.shot:
                     open_sides.remove(side)
                     continue
+                # The hole pixels are tracked as points (only they matter), hop by hop.
                 q = p - side * min(window, distance - window)
-                chains[p] = chain_flow(*chains[q], *self._flow(buffer[q], buffer[p]))
-                self._borrow(target, buffer[p], fill, side, distance, chains[p])
+                ys, xs, tx, ty, ok = tracks[q]
+                nx, ny, step_ok = follow_flow(*self._flow(buffer[q], buffer[p]), tx, ty, target.mask.shape)
+                tracks[p] = (ys, xs, nx, ny, ok & step_ok)
+                self._borrow_at(target, buffer[p], fill, side, distance, *tracks[p])
 
     def _flow_view(self, frame: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Small grey copy of ``frame`` for flow, with ``hole`` hidden, and the hole at that scale."""
@@ -281,8 +286,7 @@ class TemporalPropagation:
         size = (max(8, round(w * scale)), max(8, round(h * scale)))
         grey = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
         small = cv2.resize(hole.view(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
-        if small.any():
-            grey = cv2.inpaint(grey, small.view(np.uint8), 3, cv2.INPAINT_TELEA)
+        grey = hide_hole(grey, small)
         return grey, cv2.dilate(small.view(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
 
     def _source_view(self, source: _Slot) -> tuple[np.ndarray, np.ndarray]:
@@ -304,17 +308,23 @@ class TemporalPropagation:
         ``flow`` is (flow target->source, validity) at flow scale. Returns how many pixels got a
         candidate and the mean flow length (pixels) at the hole.
         """
-        h, w = target.mask.shape
         ys, xs = fill.points(side)
-        tx, ty, ok = follow_flow(*flow, xs, ys, (h, w))
+        tx, ty, ok = follow_flow(*flow, xs, ys, target.mask.shape)
         motion = float(np.hypot(tx - xs, ty - ys).mean()) if xs.size else 0.0
+        return self._borrow_at(target, source, fill, side, distance, ys, xs, tx, ty, ok), motion
+
+    def _borrow_at(self, target: _Slot, source: _Slot, fill: _Fill, side: int, distance: int, ys: np.ndarray,
+                   xs: np.ndarray, tx: np.ndarray, ty: np.ndarray, ok: np.ndarray) -> int:
+        """Candidates for hole pixels (ys, xs) found at (tx, ty) in ``source`` where ``ok``; counts them."""
+        h, w = target.mask.shape
+        ok = ok & fill.need[side][ys - fill.box[0], xs - fill.box[2]]
         image, known = (source.repaired, source.repaired_known) if source.repaired is not None else (
             source.frame, source.known)
         ok &= known[np.clip(np.round(ty).astype(int), 0, h - 1), np.clip(np.round(tx).astype(int), 0, w - 1)]
         if not ok.any():
-            return 0, motion
+            return 0
         fill.add(side, ys[ok], xs[ok], sample_points(image, tx[ok], ty[ok]), 1.0 / distance)
-        return int(np.count_nonzero(ok)), motion
+        return int(np.count_nonzero(ok))
 
     def _flow(self, a: _Slot, b: _Slot) -> tuple[np.ndarray, np.ndarray]:
         """Completed flow a->b at flow scale and its forward-backward validity (cached per pair)."""
@@ -333,6 +343,20 @@ class TemporalPropagation:
     def _forget(self, index: int) -> None:
         for key in [k for k in self._flows if index in k]:
             del self._flows[key]
+
+
+def hide_hole(grey: np.ndarray, hole: np.ndarray, radius: int = 3) -> np.ndarray:
+    """``grey`` (uint8 (H, W)) with ``hole`` smoothly filled (Telea), working on a crop around it."""
+    box = bounding_box(hole)
+    if box is None:
+        return grey
+    h, w = hole.shape
+    m = 2 * radius + 2
+    y0, y1, x0, x1 = max(0, box[0] - m), min(h, box[1] + m), max(0, box[2] - m), min(w, box[3] + m)
+    out = grey.copy()
+    out[y0:y1, x0:x1] = cv2.inpaint(np.ascontiguousarray(grey[y0:y1, x0:x1]),
+                                    hole[y0:y1, x0:x1].astype(np.uint8), radius, cv2.INPAINT_TELEA)
+    return out
 
 
 def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -369,18 +393,6 @@ def _same_hole(a: _Slot, b: _Slot) -> bool:
         return a.box == b.box and a.count == b.count
     y0, y1, x0, x1 = a.box
     return bool(np.array_equal(a.mask[y0:y1, x0:x1], b.mask[y0:y1, x0:x1]))
-
-
-def chain_flow(flow: np.ndarray, valid: np.ndarray, step: np.ndarray, step_valid: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Flow a->c from a->b (``flow``) and b->c (``step``), all at flow scale; valid where both are."""
-    h, w = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
-    moved = cv2.remap(step, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    landed = cv2.remap(step_valid.astype(np.uint8), map_x, map_y, cv2.INTER_NEAREST,
-                       borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
-    return flow + moved, valid & landed
 
 
 def follow_flow(
