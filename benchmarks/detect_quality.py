@@ -11,7 +11,7 @@ Prints one table:
 - speed at 720p: decode fps (PyAV, threaded) and detection fps (all detectors) on the same
   clip, measured alternately in this run, and their ratio.
 
-Usage: python benchmarks/detect_quality.py [--clips DIR] [--seeds N]
+Usage: python benchmarks/detect_quality.py [--clips DIR] [--seeds N] [--parts scratch,blotch,clean,logo,speed]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from vidrestore.frames import FrameBatch
 
 DEFAULT_CLIPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips"
 TOLERANCE = 2
+PARTS = ("scratch", "blotch", "clean", "logo", "speed")
 
 
 def decode(path: Path) -> np.ndarray:
@@ -105,12 +106,18 @@ def main() -> None:
     parser.add_argument("--clips", type=Path, default=DEFAULT_CLIPS)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--speed-rounds", type=int, default=3)
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help="comma-separated parts of the table to measure (default: all)"
+    )
     args = parser.parse_args()
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    if parts - set(PARTS):
+        parser.error(f"unknown part(s) {', '.join(sorted(parts - set(PARTS)))}; choose from {', '.join(PARTS)}")
 
     clips = {p.stem: decode(p) for p in sorted(args.clips.glob("*.mp4"))}
     rows: list[tuple[str, str, str]] = []
 
-    for kind in ("scratch", "blotch"):
+    for kind in [k for k in ("scratch", "blotch") if k in parts]:
         pooled = np.zeros(4, dtype=np.int64)
         for name, frames in clips.items():
             counts = np.zeros(4, dtype=np.int64)
@@ -123,15 +130,16 @@ def main() -> None:
         rows.append((f"{kind} recall / precision", "pooled", _pr(pooled)))
 
     flagged = total = 0
-    for name, frames in clips.items():
+    for name, frames in clips.items() if "clean" in parts else ():
         union, per_kind = detect_frames(frames, DetectOptions())
         detail = ", ".join(f"{k} {m.mean() * 100:.4f}%" for k, m in per_kind.items())
         rows.append(("clean: flagged pixels", name, f"{union.mean() * 100:.4f}%  ({detail})"))
         flagged += int(union.sum())
         total += union.size
-    rows.append(("clean: flagged pixels", "pooled", f"{flagged / total * 100:.4f}%"))
+    if total:
+        rows.append(("clean: flagged pixels", "pooled", f"{flagged / total * 100:.4f}%"))
 
-    if "bigbuckbunny" in clips:
+    if "logo" in parts and "bigbuckbunny" in clips:
         pan = panned(clips["bigbuckbunny"])
         ious = []
         for seed in range(max(args.seeds, 6)):
@@ -147,23 +155,31 @@ def main() -> None:
             )
         )
 
-    big = max(clips, key=lambda n: clips[n].shape[1] * clips[n].shape[2])
-    frames = clips[big]
-    path = args.clips / f"{big}.mp4"
-    dec, det = [], []
-    for _ in range(args.speed_rounds):  # alternate, so both see the same machine load
-        dec.append(decode_fps(path))
-        det.append(detect_fps(frames))
-    d, e = float(np.median(dec)), float(np.median(det))
-    size = f"{frames.shape[2]}x{frames.shape[1]}"
-    rows.append((f"speed at {size}", "decode fps", f"{d:.0f}"))
-    rows.append((f"speed at {size}", "detect fps", f"{e:.0f}  (scratch, blotch, logo)"))
-    rows.append((f"speed at {size}", "detect / decode", f"{e / d:.2f}"))
+    if "speed" in parts:
+        rows += speed_rows(clips, args.clips, args.speed_rounds)
 
     width = max(len(r[0]) for r in rows)
     sub = max(len(r[1]) for r in rows)
     for a, b, c in rows:
         print(f"{a:<{width}}  {b:<{sub}}  {c}")
+
+
+def speed_rows(clips: dict[str, np.ndarray], folder: Path, rounds: int) -> list[tuple[str, str, str]]:
+    """Decode and detection speed on the largest clip, measured alternately in this run."""
+    big = max(clips, key=lambda n: clips[n].shape[1] * clips[n].shape[2])
+    frames = clips[big]
+    path = folder / f"{big}.mp4"
+    dec, det = [], []
+    for _ in range(rounds):  # alternate, so both see the same machine load
+        dec.append(decode_fps(path))
+        det.append(detect_fps(frames))
+    d, e = float(np.median(dec)), float(np.median(det))
+    size = f"{frames.shape[2]}x{frames.shape[1]}"
+    return [
+        (f"speed at {size}", "decode fps", f"{d:.0f}"),
+        (f"speed at {size}", "detect fps", f"{e:.0f}  (scratch, blotch, logo)"),
+        (f"speed at {size}", "detect / decode", f"{e / d:.2f}"),
+    ]
 
 
 def _pr(counts: np.ndarray) -> str:
