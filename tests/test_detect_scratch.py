@@ -79,3 +79,40 @@ def test_real_looking_scene() -> None:
     assert recall >= 0.8 and precision >= 0.8, (recall, precision)
     _, clean = detect_frames(frames, ONLY)
     assert clean["scratch"].mean() < 0.001
+
+
+def static_shot(n: int = 24, seed: int = 11) -> np.ndarray:
+    """A locked-off shot: the same textured scene every frame, with a little sensor noise."""
+    scene = texture(240, 320, seed=seed)
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0, 1.5, (n, 240, 320, 1))
+    return np.clip(scene[None].astype(np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def test_a_bright_rim_along_an_edge_of_a_static_shot_is_not_a_scratch() -> None:
+    # a lit cheek against a dark seat: a bright 2-px rim on the bright side of a step edge,
+    # present identically in every frame of a static shot
+    frames = static_shot()
+    # the lit object: bright and low in contrast, a third of the frame high
+    frames[:, 70:170, 150:230] = (frames[:, 70:170, 150:230] // 4 + 130).astype(np.uint8)
+    frames[:, 70:170, 230:] = 30
+    frames[:, 70:170, 228:230] = 200
+    _, found = detect_frames(frames, ONLY)
+    assert found["scratch"].mean() < 0.0005
+
+
+def test_a_line_seen_in_two_frames_out_of_twenty_is_not_a_scratch() -> None:
+    frames = static_shot()
+    for t in (5, 9):
+        frames[t, 20:220, 150:152] = 235
+    _, found = detect_frames(frames, ONLY)
+    assert not found["scratch"].any()
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_simulated_scratches_on_a_static_shot_are_found(seed: int) -> None:
+    frames = static_shot()
+    damaged, true = render_damage(frames, "scratch", np.random.default_rng(seed))
+    _, found = detect_frames(damaged, ONLY)
+    recall, precision = tolerant_scores(found["scratch"], true)
+    assert recall >= 0.85 and precision >= 0.8, (recall, precision)

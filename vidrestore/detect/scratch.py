@@ -38,6 +38,8 @@ class ScratchSettings:
     max_wiggle: float = 1.5  # RMS distance of a line's peaks from a straight line, px
     row_support: float = 0.8  # share of band rows where the line must be a ridge
     segment_support: float = 0.6  # the same, for each segment of a line
+    persistence_share: float = 0.3  # share of the frames within the look-ahead either side
+    two_sided: float = 0.5  # (contrast to the nearer side) / (to the farther side) of a line
 
     @classmethod
     def from_sensitivity(cls, sensitivity: float) -> ScratchSettings:
@@ -58,6 +60,7 @@ class _Chain:
     offset: float = 0.0
     straightness: float = 0.0  # RMS distance of the peaks from the fitted line, px
     row_support: float = 1.0  # share of band rows where the line is a ridge
+    ratios: np.ndarray | None = None  # per row, how evenly it beats both sides (_ridge_profile)
     track: int = -1  # the same scratch in other frames has the same track number
 
     def x_at(self, rows: np.ndarray) -> np.ndarray:
@@ -177,21 +180,43 @@ class ScratchDetector:
     def _decide(self, t: int) -> np.ndarray | None:
         entry = next(e for e in self._window if e[0] == t)
         _, chains, band, shape = entry
+        s = self.settings
         mask = None
         for chain in chains:
             track = self._tracks.get(chain.track)
             if track is None:
                 continue
-            # persistent: seen in at least one other frame nearby
+            # persistent: seen in a good share of the frames nearby (a scratch flickers out
+            # for a frame or three; a streak of texture or the rim of a moving object comes
+            # and goes at random)
             recent = track.seen[-2 * self.lookahead - 2 :]
-            if not any(p != t and abs(p - t) <= self.lookahead for p in recent):
+            near = sum(1 for p in recent if abs(p - t) <= self.lookahead)
+            span = min(t + self.lookahead, self._count - 1) - max(0, t - self.lookahead) + 1
+            if near < max(2, self.settings.persistence_share * span):
                 continue
             if track.votes.scene_structure:
+                continue
+            if not _two_sided(chain, band, shape[0], s):
                 continue
             if mask is None:
                 mask = np.zeros(shape, dtype=bool)
             _draw(mask, chain, band, self.settings.half_width)
         return mask
+
+
+def _two_sided(chain: _Chain, band: int, height: int, s: ScratchSettings) -> bool:
+    """Whether a line beats the scene on both sides, as a scratch lying over it does.
+
+    A bright rim along an edge of the scene (a cheek against a dark seat, a lit trim) beats its
+    dark side by far more than its bright side. Lines like that are still tracked (their motion
+    tells whether they belong to the scene) but not drawn, unless they beat both sides over a
+    scratch's length elsewhere: a scratch may run along such an edge for a while.
+    """
+    if chain.ratios is None:
+        return True
+    if float(np.median(chain.ratios)) >= s.two_sided:
+        return True
+    return int(np.count_nonzero(chain.ratios >= s.two_sided)) * band >= s.min_length * height
 
 
 def _overlap(a: _Chain, b: _Chain) -> np.ndarray:
@@ -268,7 +293,7 @@ def find_scratch_chains(luma: np.ndarray, band: int, s: ScratchSettings) -> tupl
     """
     h, w = luma.shape
     nb = h // band
-    bands = cv2.resize(luma[: nb * band], (w, max(nb, 1)), interpolation=cv2.INTER_AREA).astype(np.float32)
+    bands = band_rows(luma, band)
     nseg = nb // SEGMENT
     if nseg < 2 or w < 2 * s.side + 3:
         return bands, []
@@ -283,10 +308,21 @@ def find_scratch_chains(luma: np.ndarray, band: int, s: ScratchSettings) -> tupl
         peaks[:, :margin] = False
         peaks[:, w - margin :] = False
         for chain in _link_segments(peaks, band, h, s):
-            chain.row_support = _row_support(bands, chain, sign, s.side)
+            chain.row_support, chain.ratios = _ridge_profile(bands, chain, sign, s.side)
             if chain.straightness <= s.max_wiggle and chain.row_support >= s.row_support:
                 chains.append(chain)
     return bands, chains
+
+
+def band_rows(luma: np.ndarray, band: int) -> np.ndarray:
+    """uint8 luma (H, W) squeezed to H // band rows, each the mean of ``band`` rows (float32)."""
+    h, w = luma.shape
+    nb = max(1, h // band)
+    if band == 1 or h < band:
+        return luma[:nb].astype(np.float32)
+    sums = luma[: nb * band].reshape(nb, band, w).sum(axis=1, dtype=np.uint32)
+    # rounded to whole levels, like OpenCV's area resize: the thresholds were tuned on that
+    return np.rint(sums.astype(np.float32) * np.float32(1.0 / band))
 
 
 def _segment_support(bands: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -294,30 +330,40 @@ def _segment_support(bands: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarr
     within one column: (nseg, W) float32 each."""
     nb, w = bands.shape
     p = np.pad(bands, ((0, 0), (side + 1, side + 1)), mode="edge")
+    centre = p[:, side : side + w + 2]
+    left, right = p[:, 0 : w + 2], p[:, 2 * side : 2 * side + w + 2]
     out = []
-    for sign in (1, -1):
-        v = sign * p
-        margin = v[:, side : side + w + 2] - np.maximum(v[:, 0 : w + 2], v[:, 2 * side : 2 * side + w + 2])
-        ok = margin > 1.0
+    for ok in (centre - np.maximum(left, right) > 1.0, np.minimum(left, right) - centre > 1.0):
         loose = ok[:, 0:w] | ok[:, 1 : w + 1] | ok[:, 2 : w + 2]
-        out.append(loose.reshape(nb // SEGMENT, SEGMENT, w).mean(axis=1, dtype=np.float32))
+        counts = loose.reshape(nb // SEGMENT, SEGMENT, w).sum(axis=1, dtype=np.uint8)
+        out.append(counts.astype(np.float32) * np.float32(1.0 / SEGMENT))
     return out[0], out[1]
 
 
-def _row_support(bands: np.ndarray, chain: _Chain, sign: int, side: int) -> float:
-    """Share of the chain's band rows where the line (+-1 px) is an extremum of the right sign
-    against both sides: near 1 for a scratch, near one half for a streak of texture."""
+def _ridge_profile(bands: np.ndarray, chain: _Chain, sign: int, side: int) -> tuple[float, np.ndarray]:
+    """(row support, two-sidedness per row) of a chain in the band image.
+
+    Row support: share of the chain's band rows where the line (+-1 px) is an extremum of the
+    right sign against both sides: near 1 for a scratch, near one half for a streak of texture.
+    Two-sidedness: (contrast to the nearer side) / (contrast to the farther side) in each row:
+    about 1 for a line over even ground, small for a rim along a step edge.
+    """
     w = bands.shape[1]
     rows = chain.rows
     x = np.rint(chain.x_at(rows)).astype(np.intp)
     best = np.full(rows.size, -np.inf, dtype=np.float32)
+    far = np.zeros(rows.size, dtype=np.float32)
     for dx in (-1, 0, 1):
         c = np.clip(x + dx, 0, w - 1)
         v = sign * bands[rows, c]
         left = sign * bands[rows, np.clip(c - side, 0, w - 1)]
         right = sign * bands[rows, np.clip(c + side, 0, w - 1)]
-        np.maximum(best, v - np.maximum(left, right), out=best)
-    return float(np.mean(best > 1.0))
+        near = v - np.maximum(left, right)
+        better = near > best
+        best = np.where(better, near, best)
+        far = np.where(better, v - np.minimum(left, right), far)
+    ratio = np.clip(best, 0.0, None) / np.maximum(far, 1e-3)
+    return float(np.mean(best > 1.0)), ratio
 
 
 def _link_segments(peaks: np.ndarray, band: int, h: int, s: ScratchSettings) -> list[_Chain]:
@@ -360,12 +406,16 @@ def _best_line(
 ) -> tuple[float, float, np.ndarray] | None:
     """RANSAC over segment peaks: the steep line passing within 1.5 px of peaks in the most
     segments, as x = slope * (segment + 0.5) + offset, with which peaks lie on it."""
-    if np.unique(segs).size < min_segments:
+    if np.count_nonzero(np.diff(segs)) + 1 < min_segments:  # segs come sorted
         return None
     centre = segs + 0.5
-    pick = np.linspace(0, segs.size - 1, min(segs.size, 32)).astype(np.intp)
-    i, j = np.triu_indices(pick.size, 1)
-    a, b = pick[i], pick[j]
+    if segs.size <= 32:
+        i, j = _pairs(segs.size)
+        a, b = i, j
+    else:
+        pick = np.linspace(0, segs.size - 1, 32).astype(np.intp)
+        i, j = _pairs(32)
+        a, b = pick[i], pick[j]
     order = segs[a] != segs[b]
     a, b = a[order], b[order]
     if a.size == 0:
@@ -377,24 +427,36 @@ def _best_line(
         return None
     offset = xs[a] - slope * centre[a]
     near = np.abs(slope[:, None] * centre[None, :] + offset[:, None] - xs[None, :]) <= 1.5
-    seg_ids = segs - segs.min()
-    support = np.zeros((a.size, int(seg_ids.max()) + 1), dtype=bool)
-    which, point = np.nonzero(near)
-    support[which, seg_ids[point]] = True
-    score = support.sum(axis=1)
+    # segments with a peak near each candidate line (segs are sorted: reduce over their runs)
+    starts = np.flatnonzero(np.r_[True, segs[1:] != segs[:-1]])
+    score = np.logical_or.reduceat(near, starts, axis=1).sum(axis=1)
     k = int(np.argmax(score))
     if score[k] < min_segments:
         return None
     inliers = near[k]
-    s_fit, o_fit = np.polyfit(centre[inliers], xs[inliers].astype(np.float64), 1)
-    return float(s_fit), float(o_fit), inliers
+    # least-squares line x = s * centre + o through the inliers
+    cx, cy = centre[inliers], xs[inliers].astype(np.float64)
+    mx, my = cx.mean(), cy.mean()
+    var = float(((cx - mx) ** 2).sum())
+    s_fit = float(((cx - mx) * (cy - my)).sum()) / var if var > 0 else 0.0
+    return s_fit, float(my - s_fit * mx), inliers
+
+
+_PAIRS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.triu_indices(n, 1)``, cached: RANSAC asks for the same few sizes every frame."""
+    if n not in _PAIRS:
+        _PAIRS[n] = np.triu_indices(n, 1)
+    return _PAIRS[n]
 
 
 def _chain_from_line(segs: np.ndarray, xs: np.ndarray, slope: float, offset: float) -> _Chain | None:
     """The band rows a line covers: its supporting segments, bridging one-segment gaps."""
-    present = np.unique(segs)
-    span = np.arange(present[0], present[-1] + 1)
-    covered = np.isin(span, present)
+    lo = int(segs.min())
+    covered = np.bincount(segs - lo).astype(bool)
+    span = np.arange(lo, lo + covered.size)
     # a missing segment between two present ones is bridged; longer gaps stay open
     bridged = covered.copy()
     bridged[1:-1] |= covered[:-2] & covered[2:]
