@@ -28,6 +28,18 @@ def test_reconstruction_weights_hole_and_valid_regions_separately():
     assert L.reconstruction_loss(target + 0.1, target, mask, 0.0, 2.0).item() == pytest.approx(0.2)
 
 
+def test_per_sample_hole_norm_gives_small_holes_the_weight_of_big_ones():
+    target = torch.zeros(3, 3, 16, 16)
+    mask = torch.zeros(3, 1, 16, 16)
+    mask[0, :, 1:15, 1:15] = 1  # a big hole, filled exactly
+    mask[1, :, 7:9, 7:9] = 1  # a blotch, filled with an error of 0.5
+    pred = target + 0.5 * mask * torch.tensor([0.0, 1.0, 0.0]).view(3, 1, 1, 1)
+    batch = L.reconstruction_loss(pred, target, mask, 1.0, 0.0).item()
+    sample = L.reconstruction_loss(pred, target, mask, 1.0, 0.0, per_sample=True).item()
+    assert batch == pytest.approx(0.5 * 4 / (196 + 4))  # the blotch's 4 pixels among 200
+    assert sample == pytest.approx(0.5 / 2)  # sample 2 has no hole and does not count
+
+
 def test_local_consistency_sees_seams_at_the_hole_border():
     target = torch.rand(2, 3, 16, 16)
     mask = _hole()

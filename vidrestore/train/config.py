@@ -12,6 +12,7 @@ from vidrestore.errors import OptionError
 
 ADV_LOSSES = ("hinge", "nonsat")
 LR_SCHEDULES = ("constant", "cosine")
+HOLE_NORMS = ("batch", "sample")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class TrainConfig:
     # loss weights
     hole_weight: float = 6.0  # L1 inside the holes
     valid_weight: float = 1.0  # L1 outside the holes
+    hole_norm: str = "batch"  # batch: every hole pixel counts the same; sample: every sample's holes do
     local_weight: float = 1.0  # gradient consistency on the hole neighbourhood
     local_band: int = 8  # width in pixels of the neighbourhood around a hole
     adv_weight: float = 0.01
@@ -133,6 +135,8 @@ class TrainConfig:
             raise OptionError(f"--min-scale must be in (0, 1], got {self.min_scale}")
         if self.adv_loss not in ADV_LOSSES:
             raise OptionError(f"--adv-loss must be one of {', '.join(ADV_LOSSES)}, got {self.adv_loss!r}")
+        if self.hole_norm not in HOLE_NORMS:
+            raise OptionError(f"--hole-norm must be one of {', '.join(HOLE_NORMS)}, got {self.hole_norm!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise OptionError(
                 f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"
@@ -148,7 +152,7 @@ class TrainConfig:
         parse_kinds(self.val_kinds)
 
     def lr_factor(self, step: int) -> float:
-        """Multiplier of both learning rates at 0-based ``step`` (a function of the step, so resumes agree)."""
+        """Multiplier of both learning rates at 0-based ``step`` (a function of it, so resumes agree)."""
         if self.lr_schedule == "cosine":
             return 0.5 * (1.0 + math.cos(math.pi * min(step / self.steps, 1.0)))
         return 1.0

@@ -353,7 +353,9 @@ class Trainer:
             return values
 
         terms: dict[str, torch.Tensor] = {
-            "rec": losses.reconstruction_loss(pred.float(), frames, masks, c.hole_weight, c.valid_weight),
+            "rec": losses.reconstruction_loss(
+                pred.float(), frames, masks, c.hole_weight, c.valid_weight, c.hole_norm == "sample"
+            ),
         }
         if c.local_weight > 0:
             terms["local"] = c.local_weight * losses.local_consistency_loss(comp, frames, masks, c.local_band)

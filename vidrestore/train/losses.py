@@ -28,11 +28,34 @@ def masked_l1(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor) -> torch.T
     return ((a - b).abs() * weight).sum() / (weight.sum() + _EPS)
 
 
+def per_sample_masked_l1(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """``masked_l1`` of each sample, averaged over the samples whose region is not empty.
+
+    Every sample counts the same whatever its hole size, so a batch with one big logo box does not
+    drown out the small blotches and thin scratches beside it.
+    """
+    weight = region.expand_as(a)
+    area = weight.sum(dim=(1, 2, 3))
+    per_sample = ((a - b).abs() * weight).sum(dim=(1, 2, 3)) / (area + _EPS)
+    present = (area > 0).to(a.dtype)
+    return (per_sample * present).sum() / present.sum().clamp_min(1.0)
+
+
 def reconstruction_loss(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, hole_weight: float, valid_weight: float
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    hole_weight: float,
+    valid_weight: float,
+    per_sample: bool = False,
 ) -> torch.Tensor:
-    """L1 inside the holes and outside them, each normalised by its own area, then weighted."""
-    return hole_weight * masked_l1(pred, target, mask) + valid_weight * masked_l1(pred, target, 1 - mask)
+    """L1 inside the holes and outside them, each normalised by its own area, then weighted.
+
+    ``per_sample`` normalises the hole term by each sample's own hole area (see
+    ``per_sample_masked_l1``) instead of the batch's.
+    """
+    hole = per_sample_masked_l1(pred, target, mask) if per_sample else masked_l1(pred, target, mask)
+    return hole_weight * hole + valid_weight * masked_l1(pred, target, 1 - mask)
 
 
 def hole_neighbourhood(mask: torch.Tensor, band: int) -> torch.Tensor:
