@@ -279,8 +279,10 @@ def spike_detection_index(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray) ->
 
 
 def _global_shift(flow: np.ndarray) -> tuple[int, int]:
-    """The median of ``flow`` in whole pixels, (dx, dy)."""
-    return int(round(float(np.median(flow[..., 0])))), int(round(float(np.median(flow[..., 1]))))
+    """The median of ``flow`` in whole pixels, (dx, dy), from every third cell (plenty for a
+    median, and a tenth of the work)."""
+    sample = flow[1::3, 1::3] if min(flow.shape[:2]) >= 6 else flow
+    return int(round(float(np.median(sample[..., 0])))), int(round(float(np.median(sample[..., 1]))))
 
 
 def _shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -369,7 +371,10 @@ def _robust_flow(flow: np.ndarray, coarse: tuple[int, int], scale: float) -> np.
     """
     f = cv2.resize(flow, coarse, interpolation=cv2.INTER_AREA) * np.float32(scale)
     if min(coarse) >= 5:
-        f = cv2.medianBlur(f, 5)
+        # in 1/16 px fixed point: OpenCV's 5x5 median is several times faster on 16-bit
+        # integers than on floats; flows beyond +-2000 px do not occur
+        fixed = np.clip(f * 16.0 + 32768.0, 0, 65535).astype(np.uint16)
+        f = (cv2.medianBlur(fixed, 5).astype(np.float32) - 32768.0) * np.float32(1 / 16)
     return f
 
 
@@ -439,7 +444,7 @@ def _speck_clusters(
     # spike test only here and there still counts as the solid blob it is
     cells = np.bincount(labels.ravel(), minlength=count)
     box_cells = (y1 // cell - y0 // cell + 1) * (x1 // cell - x0 // cell + 1)
-    good &= (pixels >= 0.25 * bh * bw) | (cells >= 0.6 * box_cells)
+    good &= (pixels >= 0.25 * bh * bw) | (cells >= 0.5 * box_cells)
     good &= np.maximum(bh, bw) <= 4 * np.minimum(bh, bw)
     good[0] = False
     keep = good[lab]
