@@ -51,3 +51,16 @@ def test_real_looking_scene() -> None:
     damaged, true = render_damage(frames, "logo", np.random.default_rng(5))
     _, found = detect_frames(damaged, ONLY)
     assert iou(found["logo"][0], true[0]) >= 0.7
+
+
+def test_a_plate_with_a_faint_side_is_found_whole() -> None:
+    # the plate fades out on its right half: the outline there is a faint fixed edge, found
+    # because it joins the strong edges of the rest of the plate
+    clip = panning_clip(n=40, height=240, width=320, seed=0).astype(np.float32)
+    alpha = np.zeros((240, 320), np.float32)
+    alpha[20:70, 200:250] = 0.5
+    alpha[20:70, 250:300] = 0.15
+    alpha[35:55, 215:235] = 0.9  # a bold letter
+    frames = np.clip(np.rint(clip + alpha[None, :, :, None] * (255 - clip)), 0, 255).astype(np.uint8)
+    _, found = detect_frames(frames, ONLY)
+    assert iou(found["logo"][0], alpha > 0) >= 0.75

@@ -32,6 +32,8 @@ class LogoSettings:
 
     stability: float = 0.6  # |mean gradient|^2 / mean |gradient|^2 of a fixed edge
     edge: float = 24.0  # |mean Sobel gradient| of a fixed edge
+    weak_stability: float = 0.5  # the same for a faint fixed edge joined to a strong one...
+    weak_edge: float = 1 / 3  # ...whose mean gradient may be this share of ``edge``
     motion: float = 6.0  # temporal spread of the content around a logo
     dimming: tuple[float, float] = (0.1, 0.85)  # spread inside / spread outside
     closure: float = 0.5  # share of the outline of a region that must run along fixed edges
@@ -44,7 +46,8 @@ class LogoSettings:
     def from_sensitivity(cls, sensitivity: float) -> LogoSettings:
         """Higher sensitivity: weaker and less coherent edges count; 1.0 is the default."""
         s = max(float(sensitivity), 1e-3)
-        return cls(stability=min(0.95, 0.6 / s**0.5), edge=24.0 / s)
+        stability = min(0.95, 0.6 / s**0.5)
+        return cls(stability=stability, edge=24.0 / s, weak_stability=min(stability, 0.5 / s**0.5))
 
 
 class LogoStatistics:
@@ -88,7 +91,11 @@ class LogoStatistics:
         stability = mean_g2 / (s["g2"] / n + 1e-3)
         mean = s["v"] / n
         spread = np.sqrt(np.maximum(s["v2"] / n - mean * mean, 0.0))
-        edges = ((stability > settings.stability) & (mean_g2 > settings.edge**2)).astype(np.uint8)
+        strong = (stability > settings.stability) & (mean_g2 > settings.edge**2)
+        # hysteresis: where the plate's colour is close to the content behind it, its outline
+        # is a faint fixed edge; faint fixed edges count when they connect to strong ones
+        weak = (stability > settings.weak_stability) & (mean_g2 > (settings.edge * settings.weak_edge) ** 2)
+        edges = _connected_to(weak | strong, strong).astype(np.uint8)
         found = _overlay_regions(edges, spread, settings)
         if found is None:
             return None
@@ -156,6 +163,15 @@ def _work_scale(luma: np.ndarray) -> np.ndarray:
     if w <= WORK_WIDTH:
         return luma
     return cv2.resize(luma, (WORK_WIDTH, max(1, round(h * WORK_WIDTH / w))), interpolation=cv2.INTER_AREA)
+
+
+def _connected_to(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The pixels of ``candidates`` (bool) in 8-connected groups that hold a ``seeds`` pixel."""
+    count, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
+    keep = np.zeros(count, dtype=bool)
+    keep[labels[seeds & candidates]] = True
+    keep[0] = False
+    return keep[labels]
 
 
 def _overlay_regions(edges: np.ndarray, spread: np.ndarray, s: LogoSettings) -> np.ndarray | None:
