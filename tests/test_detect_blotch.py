@@ -106,3 +106,22 @@ def test_real_looking_scene() -> None:
     assert recall >= 0.6 and precision >= 0.9, (recall, precision)
     _, clean = detect_frames(frames, ONLY)
     assert clean["blotch"].mean() < 0.001
+
+
+def test_a_grainy_speck_is_found_as_one_blob() -> None:
+    # a blotch with coarse grain of its own: only a fifth of its pixels stand out enough to
+    # pass the spike test, scattered all over it; it is still a solid speck, not an arc
+    clip = panning_clip(n=12, height=240, width=320, seed=4, moving_object=False)
+    damaged = clip.copy()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:240, 0:320]
+    disc = (yy - 120) ** 2 + (xx - 160) ** 2 <= 8**2
+    grain = disc & (rng.random((240, 320)) < 0.2)
+    frame = damaged[6].astype(np.int16)
+    frame[grain] = 0
+    damaged[6] = np.clip(frame, 0, 255).astype(np.uint8)
+    _, found = detect_frames(damaged, ONLY)
+    assert found["blotch"][6][grain].mean() > 0.8
+    near = (yy - 120) ** 2 + (xx - 160) ** 2 <= 12**2
+    assert not found["blotch"][6][~near].any()
+    assert found["blotch"][[5, 7]].sum() == 0
