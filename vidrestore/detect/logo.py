@@ -32,7 +32,7 @@ class LogoSettings:
 
     stability: float = 0.6  # |mean gradient|^2 / mean |gradient|^2 of a fixed edge
     edge: float = 24.0  # |mean Sobel gradient| of a fixed edge
-    weak_stability: float = 0.5  # the same for a faint fixed edge joined to a strong one...
+    weak_stability: float = 0.35  # the same for a faint fixed edge joined to a strong one...
     weak_edge: float = 1 / 3  # ...whose mean gradient may be this share of ``edge``
     motion: float = 6.0  # temporal spread of the content around a logo
     dimming: tuple[float, float] = (0.1, 0.85)  # spread inside / spread outside
@@ -47,7 +47,7 @@ class LogoSettings:
         """Higher sensitivity: weaker and less coherent edges count; 1.0 is the default."""
         s = max(float(sensitivity), 1e-3)
         stability = min(0.95, 0.6 / s**0.5)
-        return cls(stability=stability, edge=24.0 / s, weak_stability=min(stability, 0.5 / s**0.5))
+        return cls(stability=stability, edge=24.0 / s, weak_stability=min(stability, 0.35 / s**0.5))
 
 
 class LogoStatistics:
