@@ -107,12 +107,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--speed-rounds", type=int, default=3)
     parser.add_argument(
-        "--parts", default=",".join(PARTS), help="comma-separated parts of the table to measure (default: all)"
+        "--parts", default=",".join(PARTS), help="comma-separated parts of the table to measure (default all)"
     )
     args = parser.parse_args()
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
-    if parts - set(PARTS):
-        parser.error(f"unknown part(s) {', '.join(sorted(parts - set(PARTS)))}; choose from {', '.join(PARTS)}")
+    unknown = ", ".join(sorted(parts - set(PARTS)))
+    if unknown:
+        parser.error(f"unknown part(s) {unknown}; choose from {', '.join(PARTS)}")
 
     clips = {p.stem: decode(p) for p in sorted(args.clips.glob("*.mp4"))}
     rows: list[tuple[str, str, str]] = []

@@ -67,8 +67,6 @@ class _Frame:
     luma: np.ndarray  # uint8 (H, W)
     small: np.ndarray  # uint8, for flow
     half: np.ndarray  # uint8, luma area-averaged 2x: where to look for spikes
-    low: np.ndarray  # 3x3 grey erosion of luma
-    high: np.ndarray  # 3x3 grey dilation of luma
 
 
 @dataclass
@@ -142,8 +140,7 @@ class BlotchDetector:
         fw = min(FLOW_WIDTH, max(16, w // 2))
         half = _shrink(luma, max(1, w // 2), max(1, h // 2))
         small = _shrink(half, fw, max(8, round(h * fw / w)))
-        kernel = np.ones((3, 3), np.uint8)
-        return _Frame(position, luma, small, half, cv2.erode(luma, kernel), cv2.dilate(luma, kernel))
+        return _Frame(position, luma, small, half)
 
     def _link(self, a: _Frame, b: _Frame) -> None:
         """Motion both ways between consecutive frames, and whether a scene cut separates them."""
@@ -231,7 +228,7 @@ class BlotchDetector:
         h, w = cur.luma.shape
         value = cur.luma[y, x].astype(np.int16)
         keep = np.ones(y.size, dtype=bool)
-        ranges = []
+        places = []
         for other in (a, b):
             m = self._motion_to(cur.position, other.position)
             flow, fit = m.flow, m.fit
@@ -244,18 +241,26 @@ class BlotchDetector:
             xo = np.rint(x + d[:, 0]).astype(np.intp)
             # content that has left the other frame cannot be compared
             keep &= (yo >= 1) & (yo < h - 1) & (xo >= 1) & (xo < w - 1)
-            np.clip(yo, 0, h - 1, out=yo)
-            np.clip(xo, 0, w - 1, out=xo)
-            lo = other.low[yo, xo].astype(np.int16)
-            hi = other.high[yo, xo].astype(np.int16)
-            # the spike must clear the whole compensated neighbourhood, not just one pixel, and
-            # stand well above what compensation leaves unexplained around it
-            margin = np.where(bright, value - hi, lo - value)
-            keep &= reliable[cy, cx] & (margin > s.spike) & (margin > s.fit_ratio * fit[cy, cx])
+            np.clip(yo, 1, h - 2, out=yo)
+            np.clip(xo, 1, w - 2, out=xo)
+            # the spike must stand well above what compensation leaves unexplained around it;
+            # first against the compensated pixel alone (cheap, and necessary for the test
+            # against its whole neighbourhood below)
+            need = np.maximum(s.spike, s.fit_ratio * fit[cy, cx])
+            single = other.luma[yo, xo].astype(np.int16)
+            keep &= reliable[cy, cx] & (np.where(bright, value - single, single - value) > need)
+            places.append((yo, xo, need))
+        idx = np.flatnonzero(keep)
+        ranges = []
+        for other, (yo, xo, need) in zip((a, b), places, strict=True):
+            # the spike must clear the whole compensated neighbourhood, not just one pixel
+            lo, hi = _neighbourhood_range(other.luma, yo[idx], xo[idx])
+            margin = np.where(bright[idx], value[idx] - hi, lo - value[idx])
+            keep[idx] &= margin > need[idx]
             ranges.append((lo, hi))
         # the two reference frames must show the same content where the spike is
         (lo_a, hi_a), (lo_b, hi_b) = ranges
-        keep &= (lo_a <= hi_b + s.agree_margin) & (lo_b <= hi_a + s.agree_margin)
+        keep[idx] &= (lo_a <= hi_b + s.agree_margin) & (lo_b <= hi_a + s.agree_margin)
         kept = int(np.count_nonzero(keep))
         if kept == 0 or kept > s.max_flagged * cur.luma.size:
             return None  # too much at once to be dust: a flash or a flicker of the whole frame
@@ -263,9 +268,25 @@ class BlotchDetector:
         if y.size == 0:
             return None
         mask = np.zeros((h, w), dtype=bool)
-        mask[y, x] = True
-        # cover the soft rim of the speck (and the pixels the spike test just missed)
-        return cv2.dilate(mask.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+        # cover the soft rim of the speck (and the pixels the spike test just missed): a 3x3
+        # dilation, drawn point by point (the points are few, the frame is large)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                mask[np.clip(y + dy, 0, h - 1), np.clip(x + dx, 0, w - 1)] = True
+        return mask
+
+
+_RING = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+
+
+def _neighbourhood_range(luma: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max (int16) of the 3x3 neighbourhood of each point (rows ``y``, columns ``x``,
+    at least one pixel inside the border): a grey erosion and dilation read at the few points
+    that need them instead of computed over the whole frame."""
+    w = luma.shape[1]
+    flat = (y * w + x)[:, None] + (_RING[:, 0] * w + _RING[:, 1])[None, :]
+    values = luma.ravel()[flat]
+    return values.min(axis=1).astype(np.int16), values.max(axis=1).astype(np.int16)
 
 
 def spike_detection_index(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray) -> np.ndarray:
