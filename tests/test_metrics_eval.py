@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vidrestore.evaluate import EvalOptions, evaluate, format_table
+from vidrestore.damage import DAMAGE_KINDS
+from vidrestore.evaluate import _KIND_SEED, EvalOptions, evaluate, format_table
 from vidrestore.metrics import flicker, psnr, ssim
 
 
@@ -51,9 +52,24 @@ def test_flicker_zero_for_steady_fill_positive_for_flicker() -> None:
 
 def test_eval_on_fixture_clip(clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval.json"
-    rows = evaluate(clip, EvalOptions(methods=("telea", "ns"), kinds=("box", "blotch"), frames=6), json_out=out)
+    rows = evaluate(
+        clip, EvalOptions(methods=("telea", "ns"), kinds=("box", "blotch"), frames=6), json_out=out
+    )
     assert [(r["kind"], r["method"]) for r in rows] == [
-        ("box", "telea"), ("box", "ns"), ("blotch", "telea"), ("blotch", "ns")]
+        ("box", "telea"),
+        ("box", "ns"),
+        ("blotch", "telea"),
+        ("blotch", "ns"),
+    ]
     for r in rows:
         assert 5 < r["psnr_hole"] < 60 and r["psnr_full"] >= r["psnr_hole"]
     assert out.exists() and "psnr_hole" in format_table(rows)
+
+
+def test_eval_damage_does_not_depend_on_the_order_of_kinds(clip: Path) -> None:
+    def figures(kinds: tuple[str, ...]) -> dict[str, float]:
+        rows = evaluate(clip, EvalOptions(methods=("telea",), kinds=kinds, frames=4))
+        return {str(r["kind"]): float(r["psnr_hole"]) for r in rows}
+
+    assert figures(("box", "blotch")) == figures(("blotch", "box"))
+    assert set(_KIND_SEED) == set(DAMAGE_KINDS)

@@ -53,6 +53,11 @@ def load_clip(path: Path, start: int, count: int) -> np.ndarray:
     return np.stack(frames)
 
 
+# Each kind's damage is seeded by the kind, not by its place in --kinds, so that any subset or order
+# of kinds gives the same holes (the default order keeps the seeds it always had).
+_KIND_SEED = {kind: i for i, kind in enumerate(("logo", "blob", "scratch", "blotch", "box", "brush"))}
+
+
 def evaluate(clean: Path, options: EvalOptions, json_out: Path | None = None) -> list[dict[str, object]]:
     """One row per (kind, method): the four figures of ``quality_report`` plus seconds."""
     for kind in options.kinds:
@@ -63,8 +68,8 @@ def evaluate(clean: Path, options: EvalOptions, json_out: Path | None = None) ->
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="vidrestore-eval-") as tmp:
         work = Path(tmp)
-        for k, kind in enumerate(options.kinds):
-            rng = np.random.default_rng(options.seed * 1000 + k)
+        for kind in options.kinds:
+            rng = np.random.default_rng(options.seed * 1000 + _KIND_SEED[kind])
             holes = make_masks(kind, t, h, w, rng)
             painted, _ = render_damage(reference, kind, rng, masks=holes)
             damaged = np.where(holes[..., None], painted, reference)
@@ -75,17 +80,31 @@ def evaluate(clean: Path, options: EvalOptions, json_out: Path | None = None) ->
                 out_dir = work / f"{kind}-{method}"
                 started = time.perf_counter()
                 base, _, flag = method.partition("+")
-                restore(clip_dir, out_dir, mask=mask_dir, method=base, weights=options.weights,
-                        dilate=options.dilate, temporal=flag == "temporal", window=options.window)
+                restore(
+                    clip_dir,
+                    out_dir,
+                    mask=mask_dir,
+                    method=base,
+                    weights=options.weights,
+                    dilate=options.dilate,
+                    temporal=flag == "temporal",
+                    window=options.window,
+                )
                 seconds = time.perf_counter() - started
                 output = np.stack([read_image(p) for p in list_images(out_dir)])
-                row: dict[str, object] = {"kind": kind, "method": method, "frames": t,
-                                          "hole_fraction": float(holes.mean())}
+                row: dict[str, object] = {
+                    "kind": kind,
+                    "method": method,
+                    "frames": t,
+                    "hole_fraction": float(holes.mean()),
+                }
                 row.update({k2: round(v, 3) for k2, v in quality_report(reference, output, holes).items()})
                 row["seconds"] = round(seconds, 2)
                 rows.append(row)
     if json_out is not None:
-        json_out.write_text(json.dumps({"clip": str(clean), "options": options.__dict__, "rows": rows}, indent=2))
+        json_out.write_text(
+            json.dumps({"clip": str(clean), "options": options.__dict__, "rows": rows}, indent=2)
+        )
     return rows
 
 
@@ -93,8 +112,10 @@ def format_table(rows: list[dict[str, object]]) -> str:
     """Rows as an aligned plain-text table (also valid Markdown)."""
     columns = ["kind", "method", "psnr_hole", "psnr_full", "ssim", "flicker", "seconds"]
     cells = [[str(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
-    line = lambda vals: "| " + " | ".join(v.ljust(wd) for v, wd in zip(vals, widths)) + " |"  # noqa: E731
+    widths = [
+        max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)
+    ]
+    line = lambda vals: "| " + " | ".join(v.ljust(wd) for v, wd in zip(vals, widths, strict=True)) + " |"  # noqa: E731
     sep = "|" + "|".join("-" * (wd + 2) for wd in widths) + "|"
     return "\n".join([line(columns), sep, *(line(r) for r in cells)])
 
@@ -103,5 +124,3 @@ def _write_folder(folder: Path, frames: np.ndarray) -> None:
     folder.mkdir(parents=True)
     for i, frame in enumerate(frames):
         write_image(folder / f"{i:06d}.png", frame)
-
-
