@@ -127,3 +127,12 @@ def test_corrupt_packets_are_skipped_and_counted(clip: Path, tmp_path: Path, log
     broken.write_bytes(bytes(data))
     summary = restore(broken, tmp_path / "o.mp4", mask=logo_mask, method="telea")
     assert summary.frames >= 1  # FFmpeg conceals what it can; the run does not crash
+
+
+@pytest.mark.parametrize(("option", "message"), [({"window": 0}, "--window"), ({"reach": -1}, "--reach")])
+def test_bad_temporal_options_are_refused(
+    clip: Path, tmp_path: Path, logo_mask: Path, option: dict, message: str
+) -> None:
+    with pytest.raises(OptionError, match=message):
+        restore(clip, tmp_path / "o.mp4", mask=logo_mask, **option)
+    assert not (tmp_path / "o.mp4").exists()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import importlib.resources
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -42,12 +42,16 @@ class RestoreSummary:
 
     def _how(self) -> str:
         if self.propagated_fraction > 0:
-            return f", {100 * self.propagated_fraction:.0f}% of them from neighbouring frames, the rest by {self.method}"
+            share = f"{100 * self.propagated_fraction:.0f}%"
+            return f", {share} of them from neighbouring frames, the rest by {self.method}"
         return f" by {self.method}"
 
     def line(self) -> str:
-        text = (f"{self.frames} frames ({self.masked_frames} with holes, {100 * self.masked_fraction:.2f}% of pixels "
-                f"filled{self._how()}) in {self.seconds:.1f}s, {self.fps:.1f} fps -> {self.output}")
+        text = (
+            f"{self.frames} frames ({self.masked_frames} with holes, "
+            f"{100 * self.masked_fraction:.2f}% of pixels filled{self._how()}) "
+            f"in {self.seconds:.1f}s, {self.fps:.1f} fps -> {self.output}"
+        )
         for kind, fraction in self.detected.items():
             text += f"; detected {kind}: {100 * fraction:.3f}% of pixels"
         if self.bad_packets:
@@ -77,6 +81,7 @@ def restore(
     fps: float | None = None,
     temporal: bool | None = None,
     window: int = 3,
+    reach: int = 12,
     batch_frames: int | None = None,
     segments: int = 1,
     workers: int | None = None,
@@ -88,13 +93,26 @@ def restore(
     if isinstance(detect, str):
         detect = tuple(k for k in detect.split(",") if k)
     config = FixConfig(
-        input=Path(input), output=Path(output), mask=Path(mask) if mask is not None else None,
+        input=Path(input),
+        output=Path(output),
+        mask=Path(mask) if mask is not None else None,
         detect=tuple(detect),
         masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
-        inpaint=InpaintOptions(method=method, weights=weights, device=device, batch_size=batch_size,
-                               precision=precision),
-        encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps),
-        temporal=temporal, window=window, overwrite=overwrite, batch_frames=batch_frames, segments=segments, workers=workers, strict=strict, progress=progress,
+        inpaint=InpaintOptions(
+            method=method, weights=weights, device=device, batch_size=batch_size, precision=precision
+        ),
+        encode=EncodeOptions(
+            codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps
+        ),
+        temporal=temporal,
+        window=window,
+        reach=reach,
+        overwrite=overwrite,
+        batch_frames=batch_frames,
+        segments=segments,
+        workers=workers,
+        strict=strict,
+        progress=progress,
     )
     return run_fix(config)
 
@@ -177,14 +195,18 @@ def prepare_job(config: FixConfig, start: int = 0, stop: int | None = None) -> J
         if config.detect:
             from vidrestore.detect.stage import DamageDetector, DetectOptions
 
-            detector = DamageDetector(DetectOptions(kinds=config.detect, **{
-                f"{k}_sensitivity": v for k, v in config.detect_sensitivity.items()}))
+            detector = DamageDetector(
+                DetectOptions(
+                    kinds=config.detect,
+                    **{f"{k}_sensitivity": v for k, v in config.detect_sensitivity.items()},
+                )
+            )
             stages.append(detector)
         propagation = None
         if config.temporal if config.temporal is not None else info.kind == "video":
             from vidrestore.temporal.propagate import TemporalOptions, TemporalPropagation
 
-            propagation = TemporalPropagation(TemporalOptions(window=config.window))
+            propagation = TemporalPropagation(TemporalOptions(window=config.window, reach=config.reach))
             stages.append(propagation)
         inpaint = InpaintHoles(create_inpainter(inpaint_options))
         stages.append(inpaint)
@@ -202,23 +224,41 @@ def run_job(job: Job, sink: FrameSink, config: FixConfig) -> RestoreSummary:
     """Run a prepared job into ``sink`` with a progress bar; returns the summary."""
     info = job.source.info
     total = (job.stop if job.stop is not None else info.frame_count) - job.start
-    bar = tqdm(total=total, unit="frame", desc="fix", dynamic_ncols=True,
-               disable=not (config.progress and sys.stderr.isatty()))
+    bar = tqdm(
+        total=total,
+        unit="frame",
+        desc="fix",
+        dynamic_ncols=True,
+        disable=not (config.progress and sys.stderr.isatty()),
+    )
     started = time.perf_counter()
     with bar:
-        result = run_pipeline(job.source, job.stages, sink, batch_size=frames_per_batch(config, info.width, info.height),
-                              on_batch=lambda b: bar.update(len(b)), start=job.start, stop=job.stop)
+        result = run_pipeline(
+            job.source,
+            job.stages,
+            sink,
+            batch_size=frames_per_batch(config, info.width, info.height),
+            on_batch=lambda b: bar.update(len(b)),
+            start=job.start,
+            stop=job.stop,
+        )
     seconds = time.perf_counter() - started
     stats = job.inpaint.stats
     propagation = job.propagation
     hole_pixels = propagation.stats.hole_pixels if propagation else stats.masked_pixels
     return RestoreSummary(
-        input=str(config.input), output=str(config.output), method=job.method,
-        frames=result.frames_written, masked_frames=stats.masked_frames,
-        masked_fraction=hole_pixels / max(stats.total_pixels, 1), seconds=seconds,
+        input=str(config.input),
+        output=str(config.output),
+        method=job.method,
+        frames=result.frames_written,
+        masked_frames=stats.masked_frames,
+        masked_fraction=hole_pixels / max(stats.total_pixels, 1),
+        seconds=seconds,
         propagated_fraction=propagation.stats.fraction if propagation else 0.0,
-        fps=result.frames_written / max(seconds, 1e-9), bad_packets=job.source.bad_packets,
-        detected=job.detector.summary() if job.detector is not None else {}, warnings=result.warnings,
+        fps=result.frames_written / max(seconds, 1e-9),
+        bad_packets=job.source.bad_packets,
+        detected=job.detector.summary() if job.detector is not None else {},
+        warnings=result.warnings,
     )
 
 

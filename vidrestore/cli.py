@@ -131,6 +131,14 @@ def fix(
             "length)."
         ),
     ),
+    reach: int = typer.Option(
+        12,
+        "--reach",
+        help=(
+            "Frames back and ahead searched, along chained flows, for hole pixels the window did not "
+            "fill (slow-moving holes over a still background; 0 = window only)."
+        ),
+    ),
     dilate: int = typer.Option(3, "--dilate", help="Grow masks by N pixels (masks are usually drawn tight)."),
     mask_threshold: int = typer.Option(
         128, "--mask-threshold", help="Mask pixels >= this grey level are damaged."
@@ -212,6 +220,7 @@ def fix(
         detect_sensitivity=_parse_sensitivity(detect_sensitivity),
         temporal=temporal,
         window=window,
+        reach=reach,
         segments=segments,
         workers=workers,
         overwrite=overwrite,
@@ -270,6 +279,7 @@ def _fix_batch(
         "fps": config.encode.fps,
         "temporal": config.temporal,
         "window": config.window,
+        "reach": config.reach,
         "batch_frames": config.batch_frames,
         "segments": config.segments,
         "overwrite": config.overwrite,

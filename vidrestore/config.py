@@ -25,6 +25,7 @@ class FixConfig:
     detect_sensitivity: dict[str, float] = field(default_factory=dict)
     temporal: bool | None = None  # None: on for video input, off for frame folders
     window: int = 3
+    reach: int = 12  # frames back and ahead searched, along chained flows, for pixels the window missed
     segments: int = 1  # split one long video into this many parts processed in parallel
     workers: int | None = None  # processes for segments (default: one per segment, at most CPU count)
     overwrite: bool = False
@@ -36,9 +37,13 @@ class FixConfig:
         if self.mask is None and not self.detect:
             raise OptionError("nothing to repair: give --mask PATH and/or --detect KINDS")
         if self.inpaint.method not in (*METHODS, "auto"):
-            raise OptionError(f"unknown --method {self.inpaint.method!r}; choose one of auto, {', '.join(METHODS)}")
+            raise OptionError(
+                f"unknown --method {self.inpaint.method!r}; choose one of auto, {', '.join(METHODS)}"
+            )
         if self.inpaint.precision not in PRECISIONS:
-            raise OptionError(f"unknown --precision {self.inpaint.precision!r}; choose one of {', '.join(PRECISIONS)}")
+            raise OptionError(
+                f"unknown --precision {self.inpaint.precision!r}; choose one of {', '.join(PRECISIONS)}"
+            )
         if not 0 <= self.masks.threshold <= 255:
             raise OptionError("--mask-threshold must be between 0 and 255")
         if self.masks.dilate < 0:
@@ -47,6 +52,8 @@ class FixConfig:
             raise OptionError("--crf must be between 0 and 63")
         if self.window < 1:
             raise OptionError("--window must be at least 1")
+        if self.reach < 0:
+            raise OptionError("--reach must be 0 or more")
         if self.segments < 1:
             raise OptionError("--segments must be at least 1")
         if self.workers is not None and self.workers < 1:

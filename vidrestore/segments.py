@@ -50,7 +50,8 @@ def plan_segments(frame_count: int, keyframes: list[int], parts: int, overlap: i
     bounds = [0, *[c for c in cuts if 0 < c < frame_count], frame_count]
     return [
         Segment(a, b, max(0, a - overlap), min(frame_count, b + overlap))
-        for a, b in zip(bounds[:-1], bounds[1:]) if b > a
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        if b > a
     ]
 
 
@@ -87,10 +88,17 @@ def restore_segment(config: FixConfig, segment: Segment, path: Path) -> dict[str
     except BaseException:
         job.source.close()
         raise
-    summary = run_job(job, RangeSink(sink, segment.start, segment.stop), dataclasses.replace(config, progress=False))
-    return {"frames": summary.frames, "masked_frames": summary.masked_frames,
-            "hole_pixels": summary.masked_fraction * summary.frames, "propagated": summary.propagated_fraction,
-            "bad_packets": summary.bad_packets, "method": summary.method}
+    summary = run_job(
+        job, RangeSink(sink, segment.start, segment.stop), dataclasses.replace(config, progress=False)
+    )
+    return {
+        "frames": summary.frames,
+        "masked_frames": summary.masked_frames,
+        "hole_pixels": summary.masked_fraction * summary.frames,
+        "propagated": summary.propagated_fraction,
+        "bad_packets": summary.bad_packets,
+        "method": summary.method,
+    }
 
 
 def restore_in_segments(config: FixConfig):  # noqa: ANN201 - RestoreSummary (import cycle)
@@ -104,7 +112,7 @@ def restore_in_segments(config: FixConfig):  # noqa: ANN201 - RestoreSummary (im
     info = source.info
     pts_list, keyframes = source.frame_table()
     source.close()
-    overlap = 2 * config.window if config.temporal is not False else 0
+    overlap = 2 * max(config.window, config.reach) if config.temporal is not False else 0
     segments = plan_segments(len(pts_list), keyframes, config.segments, overlap)
     workers = config.workers or min(len(segments), os.cpu_count() or 1)
     work = temp_path_for(config.output, directory=True)
@@ -112,10 +120,16 @@ def restore_in_segments(config: FixConfig):  # noqa: ANN201 - RestoreSummary (im
     try:
         context = multiprocessing.get_context("spawn")  # no fork of PyAV/torch threads
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(restore_segment, config, seg, work / f"{i:05d}.mkv"): i
-                       for i, seg in enumerate(segments)}
-            bar = tqdm(total=len(segments), unit="segment", desc="segments",
-                       disable=not (config.progress and sys.stderr.isatty()))
+            futures = {
+                pool.submit(restore_segment, config, seg, work / f"{i:05d}.mkv"): i
+                for i, seg in enumerate(segments)
+            }
+            bar = tqdm(
+                total=len(segments),
+                unit="segment",
+                desc="segments",
+                disable=not (config.progress and sys.stderr.isatty()),
+            )
             with bar:
                 for future in as_completed(futures):
                     results[futures[future]] = future.result()
@@ -135,12 +149,19 @@ def restore_in_segments(config: FixConfig):  # noqa: ANN201 - RestoreSummary (im
         raise InputError(f"segments produced {frames} frames but the video has {len(pts_list)}")
     total_pixels = frames * info.width * info.height
     return RestoreSummary(
-        input=str(config.input), output=str(config.output), method=str(results[0]["method"]),
-        frames=joined, masked_frames=sum(int(r["masked_frames"]) for r in results.values()),
-        masked_fraction=sum(r["hole_pixels"] for r in results.values()) / max(frames, 1) if total_pixels else 0.0,
-        seconds=seconds, fps=joined / max(seconds, 1e-9),
+        input=str(config.input),
+        output=str(config.output),
+        method=str(results[0]["method"]),
+        frames=joined,
+        masked_frames=sum(int(r["masked_frames"]) for r in results.values()),
+        masked_fraction=sum(r["hole_pixels"] for r in results.values()) / max(frames, 1)
+        if total_pixels
+        else 0.0,
+        seconds=seconds,
+        fps=joined / max(seconds, 1e-9),
         propagated_fraction=float(np.mean([r["propagated"] for r in results.values()])),
-        bad_packets=sum(int(r["bad_packets"]) for r in results.values()), warnings=list(sink.warnings),
+        bad_packets=sum(int(r["bad_packets"]) for r in results.values()),
+        warnings=list(sink.warnings),
     )
 
 
