@@ -9,7 +9,9 @@ bands of ~8, which keeps every column and makes a vertical line stand out from n
    most rows, allowing one column of slant per row;
 3. segments link into a chain with small horizontal steps; a chain must be long (a third of
    the frame height by default) and steep (a few degrees from vertical);
-4. a chain must reappear at about the same place in the previous or next frame.
+4. a chain must reappear at about the same place in a good share (30%) of the frames nearby,
+   must not move with the scene beside it, and must beat the scene on both sides (a bright
+   rim along an edge of the scene beats only its dark side).
 """
 
 from __future__ import annotations
