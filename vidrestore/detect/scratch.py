@@ -322,7 +322,12 @@ def band_rows(luma: np.ndarray, band: int) -> np.ndarray:
     nb = max(1, h // band)
     if band == 1 or h < band:
         return luma[:nb].astype(np.float32)
-    sums = luma[: nb * band].reshape(nb, band, w).sum(axis=1, dtype=np.uint32)
+    rows = luma[: nb * band].reshape(nb, band, w)
+    # row by row into a 16-bit sum (bands up to 257 rows): twice as fast as numpy's sum over
+    # the middle axis
+    sums = rows[:, 0].astype(np.uint16 if band <= 257 else np.uint32)
+    for k in range(1, band):
+        sums += rows[:, k]
     # rounded to whole levels, like OpenCV's area resize: the thresholds were tuned on that
     return np.rint(sums.astype(np.float32) * np.float32(1.0 / band))
 
@@ -331,13 +336,19 @@ def _segment_support(bands: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarr
     """Per segment and column, the share of band rows where a bright (then a dark) ridge passes
     within one column: (nseg, W) float32 each."""
     nb, w = bands.shape
-    p = np.pad(bands, ((0, 0), (side + 1, side + 1)), mode="edge")
+    # band values are whole levels: in saturating uint8, "beats both sides by more than 1"
+    # is exactly the float test, at a quarter of the memory traffic
+    p = cv2.copyMakeBorder(bands.astype(np.uint8), 0, 0, side + 1, side + 1, cv2.BORDER_REPLICATE)
     centre = p[:, side : side + w + 2]
     left, right = p[:, 0 : w + 2], p[:, 2 * side : 2 * side + w + 2]
     out = []
-    for ok in (centre - np.maximum(left, right) > 1.0, np.minimum(left, right) - centre > 1.0):
+    for beat in (cv2.subtract(centre, cv2.max(left, right)), cv2.subtract(cv2.min(left, right), centre)):
+        ok = (beat > 1).view(np.uint8)
         loose = ok[:, 0:w] | ok[:, 1 : w + 1] | ok[:, 2 : w + 2]
-        counts = loose.reshape(nb // SEGMENT, SEGMENT, w).sum(axis=1, dtype=np.uint8)
+        rows = loose.reshape(nb // SEGMENT, SEGMENT, w)
+        counts = rows[:, 0].copy()
+        for k in range(1, SEGMENT):
+            counts += rows[:, k]
         out.append(counts.astype(np.float32) * np.float32(1.0 / SEGMENT))
     return out[0], out[1]
 
