@@ -364,17 +364,16 @@ def _ridge_profile(bands: np.ndarray, chain: _Chain, sign: int, side: int) -> tu
     w = bands.shape[1]
     rows = chain.rows
     x = np.rint(chain.x_at(rows)).astype(np.intp)
-    best = np.full(rows.size, -np.inf, dtype=np.float32)
-    far = np.zeros(rows.size, dtype=np.float32)
-    for dx in (-1, 0, 1):
-        c = np.clip(x + dx, 0, w - 1)
-        v = sign * bands[rows, c]
-        left = sign * bands[rows, np.clip(c - side, 0, w - 1)]
-        right = sign * bands[rows, np.clip(c + side, 0, w - 1)]
-        near = v - np.maximum(left, right)
-        better = near > best
-        best = np.where(better, near, best)
-        far = np.where(better, v - np.minimum(left, right), far)
+    # the three candidate columns (-1, 0, +1) at once, (3, rows); the first best one counts
+    c = np.minimum(np.maximum(x[None, :] + np.array([[-1], [0], [1]]), 0), w - 1)
+    v = sign * bands[rows, c]
+    left = sign * bands[rows, np.maximum(c - side, 0)]
+    right = sign * bands[rows, np.minimum(c + side, w - 1)]
+    near = v - np.maximum(left, right)
+    pick = near.argmax(axis=0)
+    cols = np.arange(rows.size)
+    best = near[pick, cols]
+    far = (v - np.minimum(left, right))[pick, cols]
     ratio = np.clip(best, 0.0, None) / np.maximum(far, 1e-3)
     return float(np.mean(best > 1.0)), ratio
 
@@ -419,7 +418,8 @@ def _best_line(
 ) -> tuple[float, float, np.ndarray] | None:
     """RANSAC over segment peaks: the steep line passing within 1.5 px of peaks in the most
     segments, as x = slope * (segment + 0.5) + offset, with which peaks lie on it."""
-    if np.count_nonzero(np.diff(segs)) + 1 < min_segments:  # segs come sorted
+    steps = np.flatnonzero(np.diff(segs))  # segs come sorted: where a new segment starts
+    if steps.size + 1 < min_segments:
         return None
     centre = segs + 0.5
     if segs.size <= 32:
@@ -441,7 +441,7 @@ def _best_line(
     offset = xs[a] - slope * centre[a]
     near = np.abs(slope[:, None] * centre[None, :] + offset[:, None] - xs[None, :]) <= 1.5
     # segments with a peak near each candidate line (segs are sorted: reduce over their runs)
-    starts = np.flatnonzero(np.r_[True, segs[1:] != segs[:-1]])
+    starts = np.concatenate(([0], steps + 1))
     score = np.logical_or.reduceat(near, starts, axis=1).sum(axis=1)
     k = int(np.argmax(score))
     if score[k] < min_segments:
