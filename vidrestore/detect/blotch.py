@@ -96,7 +96,7 @@ class BlotchDetector:
         self._motion: dict[tuple[int, int], _Motion] = {}
         self._cut: dict[int, bool] = {}  # position p -> scene cut between p and p + 1
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-        self._grid: tuple[np.ndarray, np.ndarray] | None = None
+        self._grid: np.ndarray | None = None  # (h, w, 2) pixel coordinates of the flow grid
         self._count = 0
         self._next = 0  # the next position to decide
 
@@ -167,12 +167,11 @@ class BlotchDetector:
         """|a - b warped onto a| on the flow grid (uint8): what motion compensation leaves
         unexplained."""
         h, w = a.shape
-        if self._grid is None or self._grid[0].shape != (h, w):
-            self._grid = tuple(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
-        gx, gy = self._grid
-        warped = cv2.remap(
-            b, gx + flow_ab[..., 0], gy + flow_ab[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
+        if self._grid is None or self._grid.shape[:2] != (h, w):
+            gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+            self._grid = np.dstack([gx, gy])
+        # one two-channel map (x, y): a single add, and the layout remap reads directly
+        warped = cv2.remap(b, self._grid + flow_ab, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return cv2.absdiff(a, warped)
 
     def _forget(self, position: int) -> None:
@@ -226,41 +225,46 @@ class BlotchDetector:
         if y.size == 0 or y.size > 0.25 * cur.luma.size:
             return None  # nothing, or a frame unlike both references (a flash, a failed cut test)
         h, w = cur.luma.shape
-        value = cur.luma[y, x].astype(np.int16)
-        keep = np.ones(y.size, dtype=bool)
-        places = []
+        value = cur.luma.ravel()[y * w + x].astype(np.int16)
+        # each test narrows ``sel`` (the surviving candidates), so later tests see fewer
+        sel = np.arange(y.size)
+        places: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for other in (a, b):
             m = self._motion_to(cur.position, other.position)
             flow, fit = m.flow, m.fit
             reliable = m.consistent & (m.spread <= s.flow_spread)
             gh, gw = reliable.shape
-            cy = np.minimum(y // CELL, gh - 1)
-            cx = np.minimum(x // CELL, gw - 1)
-            d = flow[cy, cx]
-            yo = np.rint(y + d[:, 1]).astype(np.intp)
-            xo = np.rint(x + d[:, 0]).astype(np.intp)
+            ys, xs = y[sel], x[sel]
+            cell = np.minimum(ys // CELL, gh - 1) * gw + np.minimum(xs // CELL, gw - 1)
+            d = flow.reshape(-1, 2)[cell]
+            yo = np.rint(ys + d[:, 1]).astype(np.intp)
+            xo = np.rint(xs + d[:, 0]).astype(np.intp)
             # content that has left the other frame cannot be compared
-            keep &= (yo >= 1) & (yo < h - 1) & (xo >= 1) & (xo < w - 1)
-            np.clip(yo, 1, h - 2, out=yo)
-            np.clip(xo, 1, w - 2, out=xo)
+            ok = (yo >= 1) & (yo < h - 1) & (xo >= 1) & (xo < w - 1) & reliable.ravel()[cell]
+            sel, yo, xo, cell = sel[ok], yo[ok], xo[ok], cell[ok]
+            places = [(p[0][ok], p[1][ok], p[2][ok]) for p in places]
             # the spike must stand well above what compensation leaves unexplained around it;
             # first against the compensated pixel alone (cheap, and necessary for the test
             # against its whole neighbourhood below)
-            need = np.maximum(s.spike, s.fit_ratio * fit[cy, cx])
-            single = other.luma[yo, xo].astype(np.int16)
-            keep &= reliable[cy, cx] & (np.where(bright, value - single, single - value) > need)
-            places.append((yo, xo, need))
-        idx = np.flatnonzero(keep)
+            need = np.maximum(s.spike, s.fit_ratio * fit.ravel()[cell])
+            single = other.luma.ravel()[yo * w + xo].astype(np.int16)
+            val = value[sel]
+            ok = np.where(bright[sel], val - single, single - val) > need
+            sel = sel[ok]
+            places = [(p[0][ok], p[1][ok], p[2][ok]) for p in places] + [(yo[ok], xo[ok], need[ok])]
+        sub = np.ones(sel.size, dtype=bool)
         ranges = []
+        val, br = value[sel], bright[sel]
         for other, (yo, xo, need) in zip((a, b), places, strict=True):
             # the spike must clear the whole compensated neighbourhood, not just one pixel
-            lo, hi = _neighbourhood_range(other.luma, yo[idx], xo[idx])
-            margin = np.where(bright[idx], value[idx] - hi, lo - value[idx])
-            keep[idx] &= margin > need[idx]
+            lo, hi = _neighbourhood_range(other.luma, yo, xo)
+            sub &= np.where(br, val - hi, lo - val) > need
             ranges.append((lo, hi))
         # the two reference frames must show the same content where the spike is
         (lo_a, hi_a), (lo_b, hi_b) = ranges
-        keep[idx] &= (lo_a <= hi_b + s.agree_margin) & (lo_b <= hi_a + s.agree_margin)
+        sub &= (lo_a <= hi_b + s.agree_margin) & (lo_b <= hi_a + s.agree_margin)
+        keep = np.zeros(y.size, dtype=bool)
+        keep[sel[sub]] = True
         kept = int(np.count_nonzero(keep))
         if kept == 0 or kept > s.max_flagged * cur.luma.size:
             return None  # too much at once to be dust: a flash or a flicker of the whole frame
@@ -303,7 +307,8 @@ def _global_shift(flow: np.ndarray) -> tuple[int, int]:
     """The median of ``flow`` in whole pixels, (dx, dy), from every third cell (plenty for a
     median, and a tenth of the work)."""
     sample = flow[1::3, 1::3] if min(flow.shape[:2]) >= 6 else flow
-    return int(round(float(np.median(sample[..., 0])))), int(round(float(np.median(sample[..., 1]))))
+    dx, dy = np.median(sample.reshape(-1, 2), axis=0).tolist()
+    return int(round(dx)), int(round(dy))
 
 
 def _shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -352,14 +357,17 @@ def _spike_candidates_screened(
     y = (2 * by[:, None] + np.array([0, 0, 1, 1])).ravel()
     x = (2 * bx[:, None] + np.array([0, 1, 0, 1])).ravel()
     h, w = cur.luma.shape
-    ok = (y < h) & (x < w)
-    for dx, dy in shifts:
-        ok &= (y + dy >= 0) & (y + dy < h) & (x + dx >= 0) & (x + dx < w)
-    y, x = y[ok], x[ok]
     (dxa, dya), (dxb, dyb) = shifts
-    va = a.luma[y + dya, x + dxa]
-    vb = b.luma[y + dyb, x + dxb]
-    v = cur.luma[y, x].astype(np.int16)
+    # inside the frame, and inside both shifted references
+    y0, y1 = max(0, -dya, -dyb), min(h, h - dya, h - dyb)
+    x0, x1 = max(0, -dxa, -dxb), min(w, w - dxa, w - dxb)
+    ok = (y >= y0) & (y < y1) & (x >= x0) & (x < x1)
+    y, x = y[ok], x[ok]
+    # flat indices: one gather per image instead of a 2-D fancy index
+    flat = y * w + x
+    va = a.luma.ravel()[flat + (dya * w + dxa)]
+    vb = b.luma.ravel()[flat + (dyb * w + dxb)]
+    v = cur.luma.ravel()[flat].astype(np.int16)
     up = v - np.maximum(va, vb)
     down = np.minimum(va, vb) - v
     hit = np.maximum(up, down) > threshold
