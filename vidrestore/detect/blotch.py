@@ -383,12 +383,10 @@ def _spike_candidates(
     up = cv2.subtract(cur, cv2.max(a, b))
     down = cv2.subtract(cv2.min(a, b), cur)
     _, hit = cv2.threshold(cv2.max(up, down), threshold, 255, cv2.THRESH_BINARY)
-    points = cv2.findNonZero(hit)  # much faster than numpy's nonzero on sparse maps
-    if points is None:
-        return np.zeros(0, np.intp), np.zeros(0, np.intp), np.zeros(0, bool)
-    points = points.reshape(-1, 2).astype(np.intp)
-    x, y = points[:, 0], points[:, 1]
-    bright = up[y, x] > 0
+    # a flat search: much faster than numpy's 2-D nonzero, and than cv2.findNonZero here
+    flat = np.flatnonzero(hit)
+    y, x = np.divmod(flat, hit.shape[1])
+    bright = up.ravel()[flat] > 0
     return y, x, bright
 
 

@@ -207,19 +207,19 @@ def _merge(mask: np.ndarray, *targets: np.ndarray) -> int:
     every page of it (about 0.5 ms per 720p frame here); detections are usually a few small
     specks or thin lines, so only their points, or their bounding box, are written.
     """
-    points = cv2.findNonZero(mask.view(np.uint8))
-    if points is None:
+    # numpy's flat search is several times faster than cv2.findNonZero on a sparse frame
+    flat = np.flatnonzero(mask)
+    n = flat.size
+    if n == 0:
         return 0
-    n = len(points)
     if n <= SPARSE_POINTS:
-        xy = points.reshape(-1, 2)
-        x, y = xy[:, 0], xy[:, 1]
+        y, x = np.divmod(flat, mask.shape[1])
         for target in targets:
             target[y, x] = True
     else:
-        x, y, w, h = cv2.boundingRect(points)
+        rows = slice(flat[0] // mask.shape[1], flat[-1] // mask.shape[1] + 1)
         for target in targets:
-            target[y : y + h, x : x + w] |= mask[y : y + h, x : x + w]
+            target[rows] |= mask[rows]
     return n
 
 
