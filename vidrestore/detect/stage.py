@@ -205,7 +205,8 @@ def _merge(mask: np.ndarray, *targets: np.ndarray) -> int:
 
     The targets are fresh zeroed frames, and writing a whole frame makes the system hand over
     every page of it (about 0.5 ms per 720p frame here); detections are usually a few small
-    specks or thin lines, so only their points, or their bounding box, are written.
+    specks or thin lines, so only their points (or, for large masks, the rows they span) are
+    written.
     """
     # numpy's flat search is several times faster than cv2.findNonZero on a sparse frame
     flat = np.flatnonzero(mask)
