@@ -28,6 +28,8 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from vidrestore.detect.lookahead import LookaheadDecisions
+
 #: flow is computed on a luma no wider than this (DIS ultrafast at 320 px costs ~0.3 ms)
 FLOW_WIDTH = 320
 #: motion is summarised on cells of this many full-resolution pixels
@@ -79,7 +81,7 @@ class _Motion:
     fit: np.ndarray  # (gh, gw) typical compensation error around each cell, luma levels
 
 
-class BlotchDetector:
+class BlotchDetector(LookaheadDecisions):
     """Streaming blotch detector: push luma frames in order, get (position, mask) back.
 
     Frame t is decided once frame t+2 is in (``lookahead`` = 2): from t-1 and t+1; the first
@@ -108,19 +110,14 @@ class BlotchDetector:
         if self._frames:
             self._link(self._frames[-1], frame)
         self._frames.append(frame)
-        out = []
-        while self._next + self.lookahead < self._count:
-            out.append((self._next, self._decide(self._next)))
-            self._next += 1
-            self._forget(self._next - 3)
+        out = self._ready()
+        for position, _ in out:
+            self._forget(position - 2)
         return out
 
     def finish(self) -> list[tuple[int, np.ndarray | None]]:
         """Masks for the frames still waiting for look-ahead, decided on what there is."""
-        out = []
-        while self._next < self._count:
-            out.append((self._next, self._decide(self._next)))
-            self._next += 1
+        out = self._ready(final=True)
         self._frames.clear()
         self._motion.clear()
         self._cut.clear()

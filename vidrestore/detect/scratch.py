@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vidrestore.detect.lookahead import LookaheadDecisions
+
 BAND_ROWS_TARGET = 90  # how many band rows a frame is squeezed to
 SEGMENT = 8  # band rows per segment of vertical accumulation
 
@@ -92,7 +94,7 @@ class _Track:
     votes: _Votes
 
 
-class ScratchDetector:
+class ScratchDetector(LookaheadDecisions):
     """Streaming scratch detector: push luma frames in order, get (position, mask) back.
 
     A scratch sits on the film, not in the scene: when the scene beside a line moves and the
@@ -124,18 +126,11 @@ class ScratchDetector:
         self._last_bands = bands
         self._window.append((t, chains, band, luma.shape))
         self._count += 1
-        out = []
-        while self._next + self.lookahead < self._count:
-            out.append((self._next, self._decide(self._next)))
-            self._next += 1
-        return out
+        return self._ready()
 
     def finish(self) -> list[tuple[int, np.ndarray | None]]:
         """Masks for the frames still waiting for look-ahead."""
-        out = []
-        while self._next < self._count:
-            out.append((self._next, self._decide(self._next)))
-            self._next += 1
+        out = self._ready(final=True)
         self._window.clear()
         self._tracks.clear()
         self._last_bands = None
