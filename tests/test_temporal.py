@@ -38,7 +38,13 @@ def panning_clip(frames: int, height: int = 72, width: int = 96, speed: int = 3)
 def run_stage(
     frames: np.ndarray, masks: np.ndarray, batch: int = 4, window: int = 3
 ) -> tuple[np.ndarray, np.ndarray, TemporalPropagation]:
-    stage = TemporalPropagation(TemporalOptions(window=window, flow_width=512))
+    out, remaining, stage, _ = run_stage_batches(frames, masks, TemporalOptions(window=window), batch)
+    return out, remaining, stage
+
+
+def run_stage_batches(frames: np.ndarray, masks: np.ndarray, options: TemporalOptions, batch: int = 4):
+    """The stage over ``frames`` cut into batches: repaired frames, remaining holes, stage, batches."""
+    stage = TemporalPropagation(options)
     batches = [
         FrameBatch(list(range(i, min(i + batch, len(frames)))), list(range(i, min(i + batch, len(frames)))),
                    Fraction(1, 25), frames[i : i + batch].copy(), masks[i : i + batch].copy())
@@ -46,7 +52,7 @@ def run_stage(
     ]
     out = list(stage.run(iter(batches)))
     assert [i for b in out for i in b.indices] == list(range(len(frames)))
-    return np.concatenate([b.frames for b in out]), np.concatenate([b.masks for b in out]), stage
+    return np.concatenate([b.frames for b in out]), np.concatenate([b.masks for b in out]), stage, out
 
 
 def test_push_pull_keeps_known_values_and_fills_smoothly() -> None:

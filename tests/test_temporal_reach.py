@@ -3,15 +3,12 @@ what no frame shows is held steady, and the longer stream buffer keeps every fra
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
 import pytest
-from test_temporal import texture
+from test_temporal import run_stage_batches, texture
 
-from vidrestore.frames import FrameBatch
 from vidrestore.metrics import psnr
-from vidrestore.temporal.propagate import TemporalOptions, TemporalPropagation
+from vidrestore.temporal.propagate import TemporalOptions
 from vidrestore.temporal.steady import SteadyFill
 
 
@@ -30,40 +27,29 @@ def slow_hole_clip(frames: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return clean, damaged, masks
 
 
-def run_stage(frames: np.ndarray, masks: np.ndarray, options: TemporalOptions, batch: int = 4):
-    stage = TemporalPropagation(options)
-    batches = [
-        FrameBatch(list(range(i, min(i + batch, len(frames)))), list(range(i, min(i + batch, len(frames)))),
-                   Fraction(1, 25), frames[i : i + batch].copy(), masks[i : i + batch].copy())
-        for i in range(0, len(frames), batch)
-    ]
-    out = list(stage.run(iter(batches)))
-    assert [i for b in out for i in b.indices] == list(range(len(frames)))
-    return np.concatenate([b.frames for b in out]), np.concatenate([b.masks for b in out]), stage, out
-
-
 def test_slow_hole_background_is_recovered_from_beyond_the_window() -> None:
     clean, damaged, masks = slow_hole_clip()
-    out, remaining, stage, _ = run_stage(damaged, masks, TemporalOptions(window=3, reach=12))
+    out, remaining, stage, _ = run_stage_batches(damaged, masks, TemporalOptions(window=3, reach=12))
     assert stage.stats.fraction > 0.9
     assert psnr(clean, out, masks & ~remaining) > 30.0
     assert np.array_equal(out[~masks], damaged[~masks])  # nothing outside the hole changes
     # The window alone sees no uncovered background for most hole pixels.
-    _, _, near_only, _ = run_stage(damaged, masks, TemporalOptions(window=3, reach=3))
+    _, _, near_only, _ = run_stage_batches(damaged, masks, TemporalOptions(window=3, reach=3))
     assert near_only.stats.fraction < stage.stats.fraction - 0.2
 
 
 @pytest.mark.parametrize("refine", [False, True])
 def test_second_flow_pass_keeps_the_recovery_exact(refine: bool) -> None:
     clean, damaged, masks = slow_hole_clip(20)
-    out, remaining, stage, _ = run_stage(damaged, masks, TemporalOptions(reach=12, refine=refine))
+    out, remaining, stage, _ = run_stage_batches(damaged, masks, TemporalOptions(reach=12, refine=refine))
     assert stage.stats.fraction > 0.8 and psnr(clean, out, masks & ~remaining) > 30.0
 
 
 @pytest.mark.parametrize("frames,reach,batch", [(30, 4, 3), (13, 6, 5), (3, 12, 2)])
 def test_stream_with_long_reach_keeps_every_frame(frames: int, reach: int, batch: int) -> None:
     clean, damaged, masks = slow_hole_clip(frames)
-    out, remaining, _, _ = run_stage(damaged, masks, TemporalOptions(window=2, reach=reach), batch=batch)
+    options = TemporalOptions(window=2, reach=reach)
+    out, remaining, _, _ = run_stage_batches(damaged, masks, options, batch=batch)
     assert out.shape == clean.shape and remaining.shape == masks.shape
     assert not (remaining & ~masks).any()  # what is left to inpaint stays inside the holes
 
@@ -75,7 +61,7 @@ def test_steady_fill_holds_what_no_frame_shows() -> None:
     frames = np.repeat(still[None], 12, axis=0).copy()
     masks = np.zeros(frames.shape[:3], bool)
     masks[:, 10:30, 20:40] = True
-    _, remaining, _, batches = run_stage(frames, masks, TemporalOptions(window=2))
+    _, remaining, _, batches = run_stage_batches(frames, masks, TemporalOptions(window=2))
     assert np.array_equal(remaining, masks)  # nothing to borrow: all of it is hallucinated
     rng = np.random.default_rng(0)
     guesses = []
