@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader
 
 from vidrestore.damage import DAMAGE_KINDS
 from vidrestore.errors import InputError, OptionError
-from vidrestore.train.data import ClipDataset, ResumableSampler, collate_clips
+from vidrestore.train.config import TrainConfig
+from vidrestore.train.data import ClipDataset, ResumableSampler, collate_clips, grow_masks
 from vidrestore.train.sources import (
     _read_with_pyav,
     read_frames,
@@ -229,3 +230,24 @@ def test_sampler_resumes_mid_epoch_and_splits_ranks(dataset_dirs):
     ranks = [ResumableSampler(ds, 2, r, seed=1) for r in (0, 1)]
     seen = [[k[0] for k in r] for r in ranks]
     assert not set(seen[0]) & set(seen[1]) and len(seen[0]) == len(seen[1]) == 10
+
+
+def test_grow_masks_widens_holes_like_fix_dilate():
+    masks = np.zeros((2, 20, 20), bool)
+    masks[0, 10, 10] = True
+    masks[1, :, 5] = True  # a 1 px scratch
+    assert grow_masks(masks, 0) is masks
+    grown = grow_masks(masks, 3)
+    assert grown.dtype == bool and (grown >= masks).all()
+    assert grown[0, 10, 7:14].all() and not grown[0, 10, 6] and grown[0].sum() < 49  # a disc, not a square
+    assert grown[1, 10].sum() == 7
+
+
+def test_training_holes_can_be_grown_as_fix_grows_them(dataset_dirs):
+    items, _ = scan_sources([f"frames:{dataset_dirs['frames']}"])
+    kw = dict(clip_length=1, mask_mix={"scratch": 1.0}, min_scale=1.0)
+    tight, grown = _dataset(items, **kw), _dataset(items, mask_dilate=3, **kw)
+    cover = [[float(ds[(i, 0, 3)]["masks"].mean()) for i in range(12)] for ds in (tight, grown)]
+    assert np.mean(cover[1]) > 1.3 * np.mean(cover[0])
+    with pytest.raises(OptionError, match="mask-dilate"):
+        TrainConfig(data=("x",), mask_dilate=-1)

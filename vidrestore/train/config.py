@@ -36,6 +36,7 @@ class TrainConfig:
     moving_prob: float = 0.5  # chance that a mask moves along the clip (box, blob, brush)
     mask_dir: str | None = None  # folder of mask images (white = hole) mixed into the masks
     mask_dir_prob: float = 0.5  # chance of drawing a mask from mask_dir when it is given
+    mask_dilate: int = 0  # grow each hole by a random 0..N px, as `fix --dilate` grows masks (fix: 3)
     hflip: bool = True
     batch_size: int = 8  # clip samples per process and step
     num_workers: int = 2
@@ -108,6 +109,7 @@ class TrainConfig:
             "local_band",
             "local_patch",
             "val_dilate",
+            "mask_dilate",
         ):
             if getattr(self, name) < 0:
                 raise OptionError(f"--{_flag(name)} must not be negative, got {getattr(self, name)}")

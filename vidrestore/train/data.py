@@ -62,6 +62,7 @@ class ClipDataset(Dataset):
         moving_prob: float = 0.5,
         mask_dir: str | None = None,
         mask_dir_prob: float = 0.5,
+        mask_dilate: int = 0,
         hflip: bool = True,
         with_flow: bool = False,
         min_length: int = 0,
@@ -78,6 +79,7 @@ class ClipDataset(Dataset):
         self.moving_prob = moving_prob
         self.mask_folder = MaskFolder(mask_dir) if mask_dir else None
         self.mask_dir_prob = mask_dir_prob
+        self.mask_dilate = mask_dilate
         self.hflip = hflip
         self.with_flow = with_flow and clip_length > 1
         counts = [max(1, it.n_frames - clip_length + 1) for it in items]
@@ -129,6 +131,8 @@ class ClipDataset(Dataset):
             masks = self.mask_folder.draw(t, h, w, rng)
         else:
             masks = make_masks(kind, t, h, w, rng, moving=bool(rng.random() < self.moving_prob))
+        if self.mask_dilate > 0:
+            masks = grow_masks(masks, int(rng.integers(0, self.mask_dilate + 1)))
         scale = _fitting_scale(masks, s, rng) * float(np.exp(rng.uniform(np.log(0.7), np.log(1.2))))
         scale = min(max(scale, self.min_scale), 1.0)
         scale = max(scale, s / min(h, w))  # frames smaller than the crop are enlarged
@@ -166,6 +170,18 @@ class ClipDataset(Dataset):
             sample["flow"] = torch.zeros(max(t - 1, 0), 2, s, s)
             sample["flow_valid"] = torch.zeros(max(t - 1, 0), 1, s, s)
         return sample
+
+
+def grow_masks(masks: np.ndarray, radius: int) -> np.ndarray:
+    """Bool (T, H, W) holes grown by ``radius`` px with the ellipse `fix --dilate` uses.
+
+    Inference sees masks grown by `fix --dilate` (3 by default), so thin damage arrives as a wider,
+    rounder hole than the mask generators draw; training on grown holes matches what the model meets.
+    """
+    if radius <= 0:
+        return masks
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return np.stack([cv2.dilate(m.view(np.uint8), kernel) for m in masks]).astype(bool)
 
 
 def _fitting_scale(masks: np.ndarray, crop: int, rng: np.random.Generator) -> float:

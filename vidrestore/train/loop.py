@@ -136,6 +136,7 @@ class Trainer:
             moving_prob=c.moving_prob,
             mask_dir=c.mask_dir,
             mask_dir_prob=c.mask_dir_prob,
+            mask_dilate=c.mask_dilate,
             hflip=c.hflip,
             with_flow=c.temporal_weight > 0,
             min_length=c.batch_size * self.ctx.world_size * 64,
