@@ -381,20 +381,22 @@ def _link_segments(peaks: np.ndarray, band: int, h: int, s: ScratchSettings) -> 
     hits = peaks.astype(np.uint8)
     linked = cv2.dilate(hits, np.ones((1, 2 * step + 1), np.uint8))
     linked = cv2.morphologyEx(linked, cv2.MORPH_CLOSE, np.ones((3, 1), np.uint8))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(linked, connectivity=8)
+    # labels only: OpenCV's statistics cost several times the labelling here
+    count, labels = cv2.connectedComponents(linked, connectivity=8)
     chains = []
     min_segments = max(2, int(np.ceil(s.min_length * h / (SEGMENT * band))))
     # segments holding a peak, per component: most components are texture spanning a few
-    seg_rows, seg_cols = np.nonzero(peaks)
+    flat = np.flatnonzero(peaks)
+    seg_rows, seg_cols = np.divmod(flat, w)
+    owner = labels.ravel()[flat]
     present = np.zeros((count, nseg), dtype=bool)
-    present[labels[seg_rows, seg_cols], seg_rows] = True
+    present[owner, seg_rows] = True
     for i in np.flatnonzero(present.sum(axis=1) >= min_segments).tolist():
         if i == 0:
             continue
-        x0, y0, cw, ch = stats[i, :4]
-        region = (labels[y0 : y0 + ch, x0 : x0 + cw] == i) & peaks[y0 : y0 + ch, x0 : x0 + cw]
-        segs, xs = np.nonzero(region)
-        segs, xs = segs + y0, xs + x0
+        # the component's peaks in row-major order (sorted by segment)
+        mine = owner == i
+        segs, xs = seg_rows[mine], seg_cols[mine]
         # a component may hold texture beside the line, or two lines: take them out one by one
         for _ in range(3):
             line = _best_line(segs, xs, max_slope, min_segments)
