@@ -136,3 +136,16 @@ def test_settings_follow_the_model() -> None:
     assert (base.working_size, base.stride, base.bucket_step, base.feather) == (512, 8, 64, 2)
     with pytest.raises(ValueError, match="bucket_step"):
         CropSettings(bucket_step=12)
+
+
+def test_thin_groups_are_marked_for_the_classical_fill_and_never_downscaled() -> None:
+    # A full-height 3 px scratch (radius 2) and a 60 px box (radius 30), far apart.
+    mask = box(720, 1280, (0, 720, 100, 103), (300, 360, 800, 860))
+    settings = CropSettings(classical_radius=4.0)
+    crops = plan_frame(mask, settings)
+    check_plan(mask, crops, settings)
+    scratch = [c for c in crops if c.xs.max() < 200]
+    blob = [c for c in crops if c.xs.min() > 700]
+    assert scratch and all(c.classical and not c.scaled for c in scratch)
+    assert blob and not any(c.classical for c in blob)
+    assert not any(c.classical for c in plan_frame(mask, SETTINGS))  # 0 = never

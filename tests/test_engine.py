@@ -262,3 +262,34 @@ def test_cuda_matches_the_cpu(precision: str) -> None:
     cpu = GanInpainter(generator()).inpaint(frames, masks)
     gpu = GanInpainter(generator(), device="cuda", precision=precision).inpaint(frames, masks)
     assert psnr(cpu, gpu, masks) > (45 if precision == "fp32" else 35)
+
+
+def test_thin_holes_get_the_telea_fill_when_the_card_says_so(tmp_path: Path) -> None:
+    from vidrestore.inpaint.classical import ClassicalInpainter
+
+    frames, masks = scene(n=1), np.zeros((1, 96, 128), bool)
+    masks[0, :, 110:113] = True  # a scratch: radius 2
+    masks[0, 30:60, 5:45] = True  # a box: radius 15, too far from the scratch to share its crop
+    path = save_generator(generator(), tmp_path / "g.safetensors", {"thin_holes": {"classical_radius": 4}})
+    engine = GanInpainter.from_options(InpaintOptions(method="gan", weights=str(path), device="cpu"))
+    assert engine.settings.classical_radius == 4.0
+    out = engine.inpaint(frames, masks)
+    telea = ClassicalInpainter("telea").inpaint(frames, masks)
+    network = GanInpainter(generator()).inpaint(frames, masks)  # no classical_radius: all network
+    scratch, box = masks.copy(), masks.copy()
+    scratch[..., :100], box[..., 100:] = False, False
+    assert np.abs(out[scratch].astype(int) - telea[scratch]).max() <= 2
+    assert not np.array_equal(network[scratch], out[scratch])
+    assert np.array_equal(out[box], network[box])
+    assert np.array_equal(out[~masks], frames[~masks])
+
+
+@pytest.mark.parametrize(
+    ("card", "radius"),
+    [({}, 0.0), ({"thin_holes": {"classical_radius": 6.5}}, 6.5), ({"thin_holes": "x"}, 0.0),
+     ({"thin_holes": {"classical_radius": -1}}, 0.0), ({"thin_holes": {"classical_radius": "9"}}, 0.0)],
+)  # fmt: skip
+def test_classical_radius_comes_only_from_a_valid_card_entry(card: dict, radius: float) -> None:
+    from vidrestore.inpaint.engine import classical_radius
+
+    assert classical_radius(card) == radius

@@ -33,6 +33,10 @@ class CropSettings:
     group_gap: int = 32  # holes closer than this share a window (2 x min_margin: their windows overlap)
     max_extra_downscale: float = 1.5  # tile a group rather than shrink it more than this beyond its need
     feather: int = 3  # width of the band inside the mask edge where fill and frame are blended
+    # Groups of holes no thicker than this (largest distance to a known pixel, frame pixels) are
+    # filled by OpenCV Telea instead of the network: 0 = never. Model cards set it where it was measured
+    # that the network does not beat Telea on thin holes (see GanInpainter.from_options).
+    classical_radius: float = 0.0
 
     def __post_init__(self) -> None:
         if self.bucket_step % self.stride or self.working_size % self.bucket_step:
@@ -56,6 +60,7 @@ class Crop:
     ys: np.ndarray  # owned hole pixels, frame coordinates (int32)
     xs: np.ndarray
     alpha: np.ndarray  # float32 weight of the network fill at each owned pixel (< 1 near the mask edge)
+    classical: bool = False  # filled by OpenCV Telea, not the network (a thin group, see classical_radius)
 
     @property
     def window_shape(self) -> tuple[int, int]:
@@ -126,6 +131,9 @@ def _plan_group(
     frame: int,
 ) -> list[Crop]:
     """One crop for a compact group of holes; tiles of working size for a long thin one."""
+    classical = radius <= s.classical_radius
+    if classical:  # Telea grows from the hole's border, so it has no seam to hide: no feathering
+        alpha = np.ones_like(alpha)
     margin = max(s.min_margin, math.ceil(s.margin_ratio * radius))
     # The network must see a whole "thickness + context" span; wider than the working size -> downscale.
     scale = max(1.0, (2 * radius + 2 * margin) / s.working_size)
@@ -134,7 +142,9 @@ def _plan_group(
         min(int(ys.max() - ys.min()) + 1 + 2 * margin, height),
         min(int(xs.max() - xs.min()) + 1 + 2 * margin, width),
     )
-    if one_window <= s.working_size * scale * s.max_extra_downscale:
+    # A classical fill is never downscaled: Telea is cheap at full resolution, and sharper.
+    extra = 1.0 if classical else s.max_extra_downscale
+    if one_window <= s.working_size * scale * extra:
         core = max(height, width)  # one window, shrunk a little if needed
     else:  # long thin holes (scratches): tiles at the scale the thickness needs, not one tiny shrunk strip
         core = max(1, math.floor(s.working_size * scale) - 2 * margin)
@@ -151,7 +161,7 @@ def _plan_group(
         window, work, bucket = _fit_window(
             (int(ty.min()), int(ty.max()) + 1, int(tx.min()), int(tx.max()) + 1), margin, frame_shape, s
         )
-        crops.append(Crop(frame, window, work, bucket, ty, tx, alpha[members]))
+        crops.append(Crop(frame, window, work, bucket, ty, tx, alpha[members], classical))
     return crops
 
 

@@ -1,9 +1,11 @@
 """The GAN inpainting engine: crops around holes, batched across frames, on the chosen device.
 
-Per call: plan crops (``crops.py``), group them by bucket shape, cut/resize/pad each window, run
-the generator in batches (halving the batch on out-of-memory, never skipping a crop), then resize
-each fill back and paste only the hole pixels the crop owns, blended with the frame over a thin band
-inside the mask edge so seams do not show. Pixels outside the masks are never changed.
+Per call: plan crops (``crops.py``), fill thin groups with OpenCV Telea when the model card says the
+network does not beat it there (``CropSettings.classical_radius``), group the rest by bucket shape,
+cut/resize/pad each window, run the generator in batches (halving the batch on out-of-memory, never
+skipping a crop), then resize each fill back and paste only the hole pixels the crop owns, blended
+with the frame over a thin band inside the mask edge so seams do not show.
+Pixels outside the masks are never changed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from vidrestore.inpaint.device import (
 from vidrestore.inpaint.registry import InpaintOptions
 from vidrestore.models.generator import InpaintGenerator
 from vidrestore.models.weights import load_generator
+
+CLASSICAL_RADIUS = 5  # Telea neighbourhood for thin holes: the ``--method telea`` default it must match
 
 
 class GanInpainter:
@@ -63,8 +67,9 @@ class GanInpainter:
     def from_options(cls, options: InpaintOptions) -> GanInpainter:
         """Resolve device and precision, load (and verify) the weights named by ``options.weights``."""
         device = resolve_device(options.device)
-        model, _card = load_generator(options.weights, device)
-        return cls(model, device, options.batch_size, options.precision)
+        model, card = load_generator(options.weights, device)
+        settings = CropSettings.for_model(model.config, classical_radius=classical_radius(card))
+        return cls(model, device, options.batch_size, options.precision, settings)
 
     def inpaint(self, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """uint8 (N, H, W, 3) + bool (N, H, W) -> uint8 (N, H, W, 3); only masked pixels change."""
@@ -75,7 +80,10 @@ class GanInpainter:
         out = frames.copy()
         by_bucket: dict[tuple[int, int], list[Crop]] = defaultdict(list)
         for crop in crops:
-            by_bucket[crop.bucket].append(crop)
+            if crop.classical:
+                _paste(out, frames, crop, _classical_fill(frames, masks, crop))
+            else:
+                by_bucket[crop.bucket].append(crop)
         for group in by_bucket.values():
             start = 0
             while start < len(group):  # batch_size may shrink after an out-of-memory error
@@ -141,6 +149,21 @@ class GanInpainter:
                 x = x.contiguous(memory_format=torch.channels_last)
                 m = m.contiguous(memory_format=torch.channels_last)
             return tensor_to_frames(self.model(x, m))
+
+
+def classical_radius(card: dict) -> float:
+    """Thickness (px) up to which the card's measurements say Telea fills holes at least as well; 0 = none."""
+    thin = card.get("thin_holes") or {}
+    radius = thin.get("classical_radius", 0.0) if isinstance(thin, dict) else 0.0
+    return float(radius) if isinstance(radius, int | float) and radius > 0 else 0.0
+
+
+def _classical_fill(frames: np.ndarray, masks: np.ndarray, crop: Crop) -> np.ndarray:
+    """OpenCV Telea over the crop's window at frame resolution (the same fill as ``--method telea``)."""
+    y0, y1, x0, x1 = crop.window
+    image = np.ascontiguousarray(frames[crop.frame, y0:y1, x0:x1])
+    hole = masks[crop.frame, y0:y1, x0:x1].astype(np.uint8) * 255
+    return cv2.inpaint(image, hole, CLASSICAL_RADIUS, cv2.INPAINT_TELEA)
 
 
 def _check_inputs(frames: np.ndarray, masks: np.ndarray) -> None:
