@@ -1,4 +1,4 @@
-"""`--method auto`: the GAN only when its model card says it beats the classical fill."""
+"""`--method auto`: the GAN only when its model card says it is never worse than the classical fill."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from vidrestore.inpaint.registry import InpaintOptions
     (None, "telea"),
     ({"evaluation": {"quality_bar_met": False}}, "telea"),
     ({"evaluation": {"quality_bar_met": True}}, "gan"),
+    ({"evaluation": {"quality_bar_met": False, "never_worse_than_classical": True}}, "gan"),
+    ({"evaluation": {"quality_bar_met": False, "never_worse_than_classical": False}}, "telea"),
 ])
 def test_auto_follows_the_default_model_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               card: dict | None, expected: str) -> None:

@@ -119,10 +119,11 @@ def restore(
 
 def resolve_method(options: InpaintOptions) -> InpaintOptions:
     """``auto``: the GAN when explicit weights are given, or when the installed default model's card
-    says it met the quality bar (it beats Telea/NS on held-out clips); otherwise OpenCV Telea.
+    says it is never worse than Telea/NS on held-out clips (or met the full quality bar); otherwise
+    OpenCV Telea.
 
-    So a better default model becomes the default method by shipping it, and a model that does not
-    yet beat the classical fill is never forced on users (use ``--method gan`` to choose it).
+    So a better default model becomes the default method by shipping it, and a model that loses to
+    the classical fill anywhere is never forced on users (use ``--method gan`` to choose it).
     """
     if options.method != "auto":
         return options
@@ -132,7 +133,8 @@ def resolve_method(options: InpaintOptions) -> InpaintOptions:
 
 
 def default_model_is_best() -> bool:
-    """Whether the packaged default generator exists and its card reports ``quality_bar_met: true``."""
+    """Whether the packaged default generator exists and its card reports ``quality_bar_met`` or
+    ``never_worse_than_classical`` (written by benchmarks/model_quality.py)."""
     folder = importlib.resources.files("vidrestore.weights")
     if not (folder / "default.safetensors").is_file():
         return False
@@ -140,7 +142,8 @@ def default_model_is_best() -> bool:
         card = json.loads((folder / "default.json").read_text())
     except (OSError, ValueError):
         return False
-    return bool(card.get("evaluation", {}).get("quality_bar_met", False))
+    evaluation = card.get("evaluation", {})
+    return bool(evaluation.get("quality_bar_met") or evaluation.get("never_worse_than_classical"))
 
 
 def run_fix(config: FixConfig) -> RestoreSummary:
