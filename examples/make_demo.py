@@ -40,7 +40,11 @@ def main(source: Path) -> None:
     logo_mask = alpha > 0.02
     dirt = make_masks("blob", n, h, w, np.random.default_rng(7))
     cv2.imwrite(str(HERE / "masks" / "logo.png"), logo_mask.astype(np.uint8) * 255)
-    with av.open(str(source)) as inp, av.open(str(source)) as audio_in, av.open(str(HERE / "demo.mp4"), "w") as out:
+    with (
+        av.open(str(source)) as inp,
+        av.open(str(source)) as audio_in,
+        av.open(str(HERE / "demo.mp4"), "w") as out,
+    ):
         vin, ain = inp.streams.video[0], audio_in.streams.audio[0]
         v = out.add_stream("libx264", rate=vin.average_rate)
         v.width, v.height, v.pix_fmt = w, h, "yuv420p"
@@ -56,7 +60,9 @@ def main(source: Path) -> None:
             vf = av.VideoFrame.from_ndarray(img.clip(0, 255).astype(np.uint8), format="rgb24")
             vf.pts, vf.time_base = frame.pts, frame.time_base
             out.mux(v.encode(vf))
-            cv2.imwrite(str(HERE / "masks" / "frames" / f"{i:04d}.png"), (logo_mask | dirt[i]).astype(np.uint8) * 255)
+            cv2.imwrite(
+                str(HERE / "masks" / "frames" / f"{i:04d}.png"), (logo_mask | dirt[i]).astype(np.uint8) * 255
+            )
         out.mux(v.encode())
         for packet in audio_in.demux(ain):
             if packet.dts is None or packet.pts * packet.time_base >= SECONDS:

@@ -10,7 +10,9 @@ from vidrestore import __version__
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vidrestore", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "vidrestore", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_version() -> None:
@@ -25,7 +27,9 @@ def test_fix_help_has_examples() -> None:
 
 
 def test_fix_end_to_end_prints_summary(clip: Path, logo_mask: Path, tmp_path: Path) -> None:
-    result = run("fix", str(clip), "--mask", str(logo_mask), "-o", str(tmp_path / "o.mp4"), "--method", "telea")
+    result = run(
+        "fix", str(clip), "--mask", str(logo_mask), "-o", str(tmp_path / "o.mp4"), "--method", "telea"
+    )
     assert result.returncode == 0, result.stderr
     assert "12 frames" in result.stdout and (tmp_path / "o.mp4").exists()
 
@@ -45,7 +49,9 @@ def test_errors_are_one_line_without_traceback(clip: Path, tmp_path: Path) -> No
 
 
 def test_debug_shows_traceback(tmp_path: Path) -> None:
-    result = run("fix", str(tmp_path / "missing.mp4"), "--mask", "x.png", "-o", str(tmp_path / "o.mp4"), "--debug")
+    result = run(
+        "fix", str(tmp_path / "missing.mp4"), "--mask", "x.png", "-o", str(tmp_path / "o.mp4"), "--debug"
+    )
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
@@ -62,9 +68,26 @@ def test_interrupt_leaves_no_output(tmp_path: Path) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         out = tmp_path / "out.mp4"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vidrestore", "fix", str(clip), "--mask", str(mask), "-o", str(out),
-             "--method", "ns", "--preset", "slower", "--batch-frames", "2"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "vidrestore",
+                "fix",
+                str(clip),
+                "--mask",
+                str(mask),
+                "-o",
+                str(out),
+                "--method",
+                "ns",
+                "--preset",
+                "slower",
+                "--batch-frames",
+                "2",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         deadline = time.time() + 60
         while time.time() < deadline and not any(".partial-" in p.name for p in tmp_path.iterdir()):

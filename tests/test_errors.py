@@ -99,7 +99,12 @@ def test_unwritable_output_folder(clip: Path, tmp_path: Path, logo_mask: Path) -
 @pytest.mark.parametrize("name", ["o.mp4", "frames_out"])
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
 def test_failure_midway_leaves_no_output(
-    clip: Path, tmp_path: Path, logo_mask: Path, monkeypatch: pytest.MonkeyPatch, name: str, error: BaseException
+    clip: Path,
+    tmp_path: Path,
+    logo_mask: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    error: BaseException,
 ) -> None:
     calls = {"n": 0}
     real = pipeline.composite

@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 from clips import box_mask, make_clip, read_times, read_video, stream_summary, write_mask
-from conftest import H, LOGO_BOX, N, W
+from conftest import LOGO_BOX, H, N, W
 
 from vidrestore import restore
 from vidrestore.metrics import psnr
@@ -36,7 +36,9 @@ def test_static_mask_keeps_count_timing_size_and_audio(clip: Path, logo_mask: Pa
     assert b["audio_codec"] == "aac" and b["audio_packets"] == a["audio_packets"] > 0
 
 
-def test_pixels_outside_mask_unchanged_within_codec_tolerance(clip: Path, logo_mask: Path, tmp_path: Path) -> None:
+def test_pixels_outside_mask_unchanged_within_codec_tolerance(
+    clip: Path, logo_mask: Path, tmp_path: Path
+) -> None:
     """Outside the mask, `fix` loses no more than a plain re-encode of the same clip does."""
     empty = tmp_path / "empty.png"
     write_mask(empty, np.zeros((H, W), bool))
@@ -46,8 +48,8 @@ def test_pixels_outside_mask_unchanged_within_codec_tolerance(clip: Path, logo_m
     plain, _, _ = read_video(tmp_path / "plain.mp4")
     result, _, _ = read_video(tmp_path / "out.mp4")
     outside = ~dilated(box_mask(W, H, LOGO_BOX), 8)
-    ours = np.mean([psnr(a, b, outside) for a, b in zip(source, result)])
-    reencode = np.mean([psnr(a, p, outside) for a, p in zip(source, plain)])
+    ours = np.mean([psnr(a, b, outside) for a, b in zip(source, result, strict=True)])
+    reencode = np.mean([psnr(a, p, outside) for a, p in zip(source, plain, strict=True)])
     assert ours > reencode - 1.0  # x264's rate control moves a few tenths of a dB on a 64x48 clip
 
 
@@ -57,7 +59,7 @@ def test_high_quality_output_is_near_exact_outside_mask(clip: Path, logo_mask: P
     source, _, _ = read_video(clip)
     result, _, _ = read_video(out)
     outside = ~dilated(box_mask(W, H, LOGO_BOX))
-    for a, b in zip(source, result):
+    for a, b in zip(source, result, strict=True):
         assert psnr(a, b, outside) > 45.0
 
 
@@ -69,7 +71,7 @@ def test_lossless_output_is_exact_outside_the_mask(clip: Path, logo_mask: Path, 
         result, _, _ = read_video(out)
         assert read_times(out) == pytest.approx(read_times(clip), abs=1e-3)
         mask = dilated(box_mask(W, H, LOGO_BOX))
-        for a, b in zip(source, result):
+        for a, b in zip(source, result, strict=True):
             assert np.array_equal(a[~mask], b[~mask]), name
 
 
@@ -165,7 +167,7 @@ def test_mask_video(clip: Path, tmp_path: Path) -> None:
     source, _, _ = read_video(clip)
     result, _, _ = read_video(out)
     outside = ~dilated(box_mask(W, H, (10, 10, 20, 20)))
-    assert all(np.array_equal(a[outside], b[outside]) for a, b in zip(source, result))
+    assert all(np.array_equal(a[outside], b[outside]) for a, b in zip(source, result, strict=True))
 
 
 def test_audio_is_reencoded_when_the_container_cannot_copy_it(tmp_path: Path, logo_mask: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from clips import box_mask, pattern_frame, read_video, write_mask
-from conftest import H, LOGO_BOX, W
+from conftest import LOGO_BOX, H, W
 
 from vidrestore import restore
 from vidrestore.io.paths import natural_key

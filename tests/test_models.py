@@ -66,7 +66,12 @@ def test_fresh_generator_returns_the_prefill_and_keeps_known_pixels() -> None:
 
 
 TINY_TELEA = GeneratorConfig(
-    "tiny-telea", widths=(8, 16, 16), dilations=(2, 4), working_size=64, in_channels=7, prefill="telea+pyramid"
+    "tiny-telea",
+    widths=(8, 16, 16),
+    dilations=(2, 4),
+    working_size=64,
+    in_channels=7,
+    prefill="telea+pyramid",
 )
 
 

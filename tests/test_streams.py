@@ -64,7 +64,9 @@ def test_colour_tags_are_kept(tmp_path: Path) -> None:
         ctx = v.codec_context
         ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = 1, 1, 1, 1
         for f in src.decode(video=0):
-            g = av.VideoFrame.from_ndarray(f.to_ndarray(format="rgb24"), format="rgb24").reformat(format="yuv420p")
+            g = av.VideoFrame.from_ndarray(f.to_ndarray(format="rgb24"), format="rgb24").reformat(
+                format="yuv420p"
+            )
             g.pts = f.pts
             out.mux(v.encode(g))
         out.mux(v.encode())
@@ -75,4 +77,9 @@ def test_colour_tags_are_kept(tmp_path: Path) -> None:
     restore(tagged, tmp_path / "out.mp4", mask=mask, method="telea")
     with av.open(str(tmp_path / "out.mp4")) as c:
         f = next(c.decode(video=0))
-        assert (int(f.colorspace), int(f.color_primaries), int(f.color_trc), int(f.color_range)) == (1, 1, 1, 1)
+        assert (int(f.colorspace), int(f.color_primaries), int(f.color_trc), int(f.color_range)) == (
+            1,
+            1,
+            1,
+            1,
+        )

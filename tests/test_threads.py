@@ -56,4 +56,6 @@ def test_consumer_order_error_and_cancel() -> None:
     consumer = BackgroundConsumer(lambda _: gate.wait(1))
     consumer.put(1)
     consumer.cancel()
-    assert not any(t.name == "encode" and t.is_alive() for t in threading.enumerate() if t is consumer._thread)
+    assert not any(
+        t.name == "encode" and t.is_alive() for t in threading.enumerate() if t is consumer._thread
+    )

@@ -14,8 +14,13 @@ from typing import Any, Optional
 import typer
 
 _TYPES: dict[str, Any] = {
-    "int": int, "float": float, "str": str, "bool": bool,
-    "str | None": Optional[str], "int | None": Optional[int], "float | None": Optional[float],
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "str | None": Optional[str],
+    "int | None": Optional[int],
+    "float | None": Optional[float],
     "tuple[str, ...]": Optional[list[str]],
 }
 
@@ -30,7 +35,9 @@ def field_help(cls: type) -> dict[str, str]:
     return helps
 
 
-def command_from_dataclass(cls: type, run: Callable[[dict[str, Any]], None], extra: list[inspect.Parameter]) -> Callable[..., None]:
+def command_from_dataclass(
+    cls: type, run: Callable[[dict[str, Any]], None], extra: list[inspect.Parameter]
+) -> Callable[..., None]:
     """A function whose signature typer reads as one option per field of ``cls`` (plus ``extra``)."""
     helps = field_help(cls)
     params = list(extra)
@@ -47,7 +54,9 @@ def command_from_dataclass(cls: type, run: Callable[[dict[str, Any]], None], ext
         if str(f.type) == "tuple[str, ...]":
             default = None
         option = typer.Option(default, *decl, help=helps.get(f.name, ""), show_default=default is not None)
-        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation))
+        params.append(
+            inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+        )
 
     def command(**values: Any) -> None:
         run(values)

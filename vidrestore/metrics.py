@@ -28,7 +28,7 @@ def ssim(reference: np.ndarray, output: np.ndarray) -> float:
     """Mean SSIM (Wang et al. 2004, 11x11 Gaussian, sigma 1.5) on luma, averaged over frames."""
     if reference.ndim == 3:  # a single (H, W, 3) frame
         reference, output = reference[None], output[None]
-    scores = [_ssim_luma(_luma(r), _luma(o)) for r, o in zip(reference, output)]
+    scores = [_ssim_luma(_luma(r), _luma(o)) for r, o in zip(reference, output, strict=True)]
     return float(np.mean(scores))
 
 

@@ -14,7 +14,11 @@ def check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:
     """Refuse to clobber inputs or existing outputs, and fail early on an unwritable folder."""
     resolved = output.resolve()
     for source in inputs:
-        if source is not None and source.exists() and (source.resolve() == resolved or _same_file(source, output)):
+        if (
+            source is not None
+            and source.exists()
+            and (source.resolve() == resolved or _same_file(source, output))
+        ):
             raise OutputError(f"output {output} is an input; choose another output path")
     if output.exists() and not overwrite:
         raise OutputError(f"output {output} already exists; pass --overwrite to replace it")

@@ -34,7 +34,9 @@ class ColourInfo:
 
     @classmethod
     def from_frame(cls, frame: av.VideoFrame) -> ColourInfo:
-        return cls(int(frame.colorspace), int(frame.color_range), int(frame.color_primaries), int(frame.color_trc))
+        return cls(
+            int(frame.colorspace), int(frame.color_range), int(frame.color_primaries), int(frame.color_trc)
+        )
 
     def matrix(self) -> str:
         return _MATRIX.get(self.colorspace, "itu601")

@@ -22,7 +22,9 @@ from vidrestore.io.decode import VideoInfo
 # Codecs each container takes as a stream copy; None means "whatever the source has".
 _COPYABLE: dict[str, frozenset[str] | None] = {
     "mp4": frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac", "mov_text"}),
-    "mov": frozenset({"aac", "mp3", "ac3", "eac3", "alac", "mov_text", "pcm_s16le", "pcm_s24le", "pcm_f32le"}),
+    "mov": frozenset(
+        {"aac", "mp3", "ac3", "eac3", "alac", "mov_text", "pcm_s16le", "pcm_s24le", "pcm_f32le"}
+    ),
     "matroska": None,
     "webm": frozenset({"opus", "vorbis", "webvtt"}),
     "avi": frozenset({"mp3", "ac3", "pcm_s16le"}),
@@ -33,7 +35,7 @@ _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libaom-av1", "
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    """How repaired frames are encoded. Defaults: H.264 CRF 18, preset medium, yuv420p when the size allows."""
+    """How repaired frames are encoded. Defaults: H.264 CRF 18, preset medium, yuv420p if the size allows."""
 
     codec: str = "libx264"
     crf: int = 18
@@ -69,7 +71,9 @@ class _ExtraStreams:
 class VideoSink:
     """Encodes RGB frames into a video file, muxing the source's other streams in time order."""
 
-    def __init__(self, output: Path, info: VideoInfo, options: EncodeOptions, copy_streams: bool = True) -> None:
+    def __init__(
+        self, output: Path, info: VideoInfo, options: EncodeOptions, copy_streams: bool = True
+    ) -> None:
         self.output = output
         self.info = info
         self.frames_written = 0
@@ -78,7 +82,9 @@ class VideoSink:
         try:
             # Keep source timestamps as they are: by default some muxers (Matroska) shift every stream
             # so that audio priming (negative dts) starts at zero, which moves the video's timestamps.
-            self.container = av.open(str(self.temp), mode="w", container_options={"avoid_negative_ts": "disabled"})
+            self.container = av.open(
+                str(self.temp), mode="w", container_options={"avoid_negative_ts": "disabled"}
+            )
         except (av.FFmpegError, ValueError) as exc:
             discard(self.temp)
             raise OutputError(f"cannot write a video to {output} ({exc})") from None
@@ -133,12 +139,20 @@ class VideoSink:
             elif s.type == "audio":
                 fallback = _AUDIO_FALLBACK.get(self.container.format.name, "aac")
                 channels = s.codec_context.channels
-                layout = s.codec_context.layout.name if channels > 2 else ("stereo" if channels == 2 else "mono")
-                out = self.container.add_stream(fallback, rate=s.codec_context.sample_rate or 48000, layout=layout)
+                layout = (
+                    s.codec_context.layout.name if channels > 2 else ("stereo" if channels == 2 else "mono")
+                )
+                out = self.container.add_stream(
+                    fallback, rate=s.codec_context.sample_rate or 48000, layout=layout
+                )
                 mapping[s.index] = (out, False)
-                self.warnings.append(f"audio stream {s.index} ({name}) re-encoded to {fallback} for {self.output.suffix}")
+                self.warnings.append(
+                    f"audio stream {s.index} ({name}) re-encoded to {fallback} for {self.output.suffix}"
+                )
             else:
-                self.warnings.append(f"subtitle stream {s.index} ({name}) cannot be stored in {self.output.suffix}; dropped")
+                self.warnings.append(
+                    f"subtitle stream {s.index} ({name}) cannot be stored in {self.output.suffix}; dropped"
+                )
         if not mapping:
             source.close()
             return None
@@ -205,7 +219,10 @@ class VideoSink:
         commit(self.temp, self.output)
 
     def abort(self) -> None:
-        for closeable in (getattr(self, "container", None), getattr(self.extras, "container", None) if getattr(self, "extras", None) else None):
+        for closeable in (
+            getattr(self, "container", None),
+            getattr(self.extras, "container", None) if getattr(self, "extras", None) else None,
+        ):
             try:
                 if closeable is not None:
                     closeable.close()
@@ -250,8 +267,12 @@ class FolderSink:
 def write_image(path: Path, image: np.ndarray) -> None:
     """uint8 RGB -> image file in the format its extension names (PNG fast compression, JPEG q95)."""
     ext = path.suffix.lower()
-    params = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 1], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
-              ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".webp": [cv2.IMWRITE_WEBP_QUALITY, 101]}.get(ext, [])
+    params = {
+        ".png": [cv2.IMWRITE_PNG_COMPRESSION, 1],
+        ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
+        ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95],
+        ".webp": [cv2.IMWRITE_WEBP_QUALITY, 101],
+    }.get(ext, [])
     ok, data = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise OutputError(f"cannot encode {path.name}")
@@ -279,7 +300,9 @@ def choose_codec(output: Path, info: VideoInfo, options: EncodeOptions) -> tuple
         else:
             pix_fmt = formats[0] if formats else "yuv420p"
     elif formats and pix_fmt not in formats:
-        raise OptionError(f"codec {codec} does not support --pix-fmt {pix_fmt} (try one of {', '.join(formats[:8])})")
+        raise OptionError(
+            f"codec {codec} does not support --pix-fmt {pix_fmt} (try one of {', '.join(formats[:8])})"
+        )
     codec_options: dict[str, str] = {}
     if codec in _CRF_CODECS:
         codec_options["crf"] = str(options.crf)

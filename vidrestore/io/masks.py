@@ -29,7 +29,9 @@ class MaskOptions:
 class MaskReader:
     """Yields one bool (H, W) mask per frame, True = missing, already thresholded and dilated."""
 
-    def __init__(self, path: str | Path, width: int, height: int, frame_count: int, options: MaskOptions) -> None:
+    def __init__(
+        self, path: str | Path, width: int, height: int, frame_count: int, options: MaskOptions
+    ) -> None:
         self.path = Path(path)
         self.size = (width, height)
         self.frame_count = frame_count
@@ -42,7 +44,8 @@ class MaskReader:
                 raise MaskError(f"mask folder {self.path} contains no images")
             if len(self.files) != frame_count:
                 raise MaskError(
-                    f"mask folder {self.path} has {len(self.files)} images but the video has {frame_count} frames"
+                    f"mask folder {self.path} has {len(self.files)} images "
+                    f"but the video has {frame_count} frames"
                 )
             self.kind = "folder"
         elif is_image_file(self.path):
@@ -53,7 +56,8 @@ class MaskReader:
             self._check_mask_video()
         self._kernel = (
             cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * options.dilate + 1, 2 * options.dilate + 1))
-            if options.dilate > 0 else None
+            if options.dilate > 0
+            else None
         )
         if self.kind == "static":
             self.static = self._dilate(self.static)
@@ -71,7 +75,9 @@ class MaskReader:
                 for i, frame in enumerate(c.decode(video=0)):
                     if i < start:
                         continue
-                    yield self._dilate(self._prepare(frame.to_ndarray(format="gray"), f"frame {i} of {self.path.name}"))
+                    yield self._dilate(
+                        self._prepare(frame.to_ndarray(format="gray"), f"frame {i} of {self.path.name}")
+                    )
 
     def _check_mask_video(self) -> None:
         try:
@@ -82,9 +88,13 @@ class MaskReader:
                 count = s.frames or sum(1 for p in c.demux(s) if p.size)
                 w, h = s.codec_context.width, s.codec_context.height
         except av.FFmpegError as exc:
-            raise MaskError(f"mask {self.path} is neither an image nor a readable video ({exc.strerror or exc})") from None
+            raise MaskError(
+                f"mask {self.path} is neither an image nor a readable video ({exc.strerror or exc})"
+            ) from None
         if count != self.frame_count:
-            raise MaskError(f"mask video {self.path} has {count} frames but the video has {self.frame_count} frames")
+            raise MaskError(
+                f"mask video {self.path} has {count} frames but the video has {self.frame_count} frames"
+            )
         if (w, h) != self.size and not self.options.resize:
             raise MaskError(self._size_message(w, h, self.path.name))
 
@@ -102,8 +112,10 @@ class MaskReader:
         return cv2.dilate(mask.view(np.uint8), self._kernel).astype(bool)
 
     def _size_message(self, w: int, h: int, name: str) -> str:
-        return (f"mask {name} is {w}x{h} but the video is {self.size[0]}x{self.size[1]}; "
-                "pass --mask-resize to resize masks (nearest neighbour)")
+        return (
+            f"mask {name} is {w}x{h} but the video is {self.size[0]}x{self.size[1]}; "
+            "pass --mask-resize to resize masks (nearest neighbour)"
+        )
 
 
 def _read_gray(path: Path) -> np.ndarray:
@@ -117,5 +129,3 @@ def _read_gray(path: Path) -> np.ndarray:
         gray = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2GRAY)
         return gray if gray.max() > gray.min() else image[..., 3]
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-
-

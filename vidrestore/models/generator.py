@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
 PREFILL_CHANNELS = {"pyramid": 4, "telea+pyramid": 7}
 TELEA_RADIUS = 3  # pixels; 2.5x cheaper than radius 5 (the classical baseline) on a large hole
 

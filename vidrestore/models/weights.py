@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import safetensors
 import safetensors.torch
-from safetensors.torch import load as tensors_from_safetensors
 import torch
+from safetensors.torch import load as tensors_from_safetensors
 
 from vidrestore import __version__
 from vidrestore.errors import WeightsError
