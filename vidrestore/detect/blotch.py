@@ -141,6 +141,7 @@ class BlotchDetector(LookaheadDecisions):
 
     def _link(self, a: _Frame, b: _Frame) -> None:
         """Motion both ways between consecutive frames, and whether a scene cut separates them."""
+        self._dis.setPatchStride(_patch_stride(a.small.shape[1]))
         fab = self._dis.calc(a.small, b.small, None)
         fba = self._dis.calc(b.small, a.small, None)
         err_ab = self._compensation_error(a.small, b.small, fab)
@@ -298,6 +299,16 @@ def spike_detection_index(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray) ->
     up = cv2.min(cv2.subtract(cur, prev), cv2.subtract(cur, nxt)).astype(np.int16)
     down = cv2.min(cv2.subtract(prev, cur), cv2.subtract(nxt, cur)).astype(np.int16)
     return up - down
+
+
+def _patch_stride(width: int) -> int:
+    """DIS patch stride for a flow input ``width`` px wide: 6 on full-size inputs (frames 640 px
+    wide and up), where the patch search is most of the cost of DIS (0.28 against 0.44 ms per
+    flow at 720p) and the motion is summarised over 40 px anyway; the ultrafast preset's 4 on
+    smaller ones, where fewer patches lose specks. Blotch recall / precision measured with 4, 6,
+    8: bigbuckbunny 0.914 / 0.827, 0.917 / 0.838, 0.900 / 0.833; carphone (176 px) with 6
+    instead of 4: 0.876 / 0.935 against 0.899 / 0.937."""
+    return 6 if width >= FLOW_WIDTH else 4
 
 
 def _global_shift(flow: np.ndarray) -> tuple[int, int]:
