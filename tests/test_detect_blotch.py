@@ -125,3 +125,24 @@ def test_a_grainy_speck_is_found_as_one_blob() -> None:
     near = (yy - 120) ** 2 + (xx - 160) ** 2 <= 12**2
     assert not found["blotch"][6][~near].any()
     assert found["blotch"][[5, 7]].sum() == 0
+
+
+@pytest.mark.parametrize("one_sided", [False, True])
+def test_motion_in_a_worker_thread_gives_the_same_masks(one_sided: bool) -> None:
+    # the motion of each pair is worked out in a worker thread by default; decisions that wait
+    # for it must not differ from the ones made in line, across a cut and at the clip's ends
+    a = panning_clip(n=6, height=240, width=320, seed=6)
+    b = panning_clip(n=6, height=240, width=320, dx=-2, seed=7)
+    clip = np.concatenate([a, b])  # a cut between frames 5 and 6
+    specks = ((0, 60, 60, 0), (3, 120, 100, 255), (6, 80, 240, 0), (11, 180, 250, 255))
+    for t, y, x, level in specks:
+        cv2.circle(clip[t], (x, y), 5, (level, level, level), -1)
+    lumas = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in clip]
+    results = []
+    for background in (True, False):
+        detector = BlotchDetector(settings=BlotchSettings(one_sided=one_sided), background=background)
+        found = [p for luma in lumas for p in detector.push(luma)] + detector.finish()
+        assert [p for p, _ in found] == list(range(len(clip)))
+        results.append([None if m is None else np.flatnonzero(m).tolist() for _, m in found])
+    assert results[0] == results[1]
+    assert any(m for m in results[0])

@@ -22,7 +22,9 @@ Safeguards against flagging real content:
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import cv2
@@ -81,6 +83,11 @@ class _Motion:
     fit: np.ndarray  # (gh, gw) typical compensation error around each cell, luma levels
 
 
+#: what ``_link`` finds for a pair of frames (p, p + 1): scene cut between them, motion p -> p + 1,
+#: motion p + 1 -> p
+_Link = tuple[bool, _Motion, _Motion]
+
+
 class BlotchDetector(LookaheadDecisions):
     """Streaming blotch detector: push luma frames in order, get (position, mask) back.
 
@@ -92,7 +99,9 @@ class BlotchDetector(LookaheadDecisions):
     kind = "blotch"
     lookahead = 2
 
-    def __init__(self, sensitivity: float = 1.0, settings: BlotchSettings | None = None) -> None:
+    def __init__(
+        self, sensitivity: float = 1.0, settings: BlotchSettings | None = None, background: bool = True
+    ) -> None:
         self.settings = settings or BlotchSettings.from_sensitivity(sensitivity)
         self._frames: deque[_Frame] = deque(maxlen=5)
         self._motion: dict[tuple[int, int], _Motion] = {}
@@ -101,6 +110,13 @@ class BlotchDetector(LookaheadDecisions):
         self._grid: np.ndarray | None = None  # (h, w, 2) pixel coordinates of the flow grid
         self._count = 0
         self._next = 0  # the next position to decide
+        # the motion of each new pair of frames is worked out in a worker thread while the
+        # caller goes on (it is a few long OpenCV calls that release the GIL); a frame's
+        # decision waits for the pairs it needs, one frame later
+        self._links: deque[tuple[int, Future[_Link] | _Link]] = deque()
+        self._pool = ThreadPoolExecutor(max_workers=1) if background else None
+        if self._pool is not None:
+            weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
 
     def push(self, luma: np.ndarray) -> list[tuple[int, np.ndarray | None]]:
         """Add the next frame's luma (uint8 (H, W)); returns (position, mask) for the frames that
@@ -108,7 +124,9 @@ class BlotchDetector(LookaheadDecisions):
         frame = self._prepare(self._count, luma)
         self._count += 1
         if self._frames:
-            self._link(self._frames[-1], frame)
+            a = self._frames[-1]
+            work = self._pool.submit(self._link, a, frame) if self._pool else self._link(a, frame)
+            self._links.append((a.position, work))
         self._frames.append(frame)
         out = self._ready()
         for position, _ in out:
@@ -121,6 +139,7 @@ class BlotchDetector(LookaheadDecisions):
         self._frames.clear()
         self._motion.clear()
         self._cut.clear()
+        self._links.clear()
         return out
 
     # -----------------------------------------------------------------------------------------
@@ -139,26 +158,37 @@ class BlotchDetector(LookaheadDecisions):
         small = _shrink(half, fw, max(8, round(h * fw / w)))
         return _Frame(position, luma, small, half)
 
-    def _link(self, a: _Frame, b: _Frame) -> None:
+    def _collect(self, until: int) -> None:
+        """Store the motion of the pairs (p, p + 1) for every p <= ``until`` worked out so far."""
+        while self._links and self._links[0][0] <= until:
+            position, work = self._links.popleft()
+            cut, forward, backward = work.result() if isinstance(work, Future) else work
+            self._cut[position] = cut
+            self._motion[(position, position + 1)] = forward
+            self._motion[(position + 1, position)] = backward
+
+    def _collected_cut(self, position: int) -> bool:
+        """Whether a cut separates ``position`` and the next frame (True when unknown)."""
+        self._collect(position)
+        return self._cut.get(position, True)
+
+    def _link(self, a: _Frame, b: _Frame) -> _Link:
         """Motion both ways between consecutive frames, and whether a scene cut separates them."""
         self._dis.setPatchStride(_patch_stride(a.small.shape[1]))
         fab = self._dis.calc(a.small, b.small, None)
         fba = self._dis.calc(b.small, a.small, None)
         err_ab = self._compensation_error(a.small, b.small, fab)
         err_ba = self._compensation_error(b.small, a.small, fba)
-        self._cut[a.position] = (
-            float(np.count_nonzero(err_ab > 30)) > self.settings.cut_fraction * err_ab.size
-        )
+        cut = float(np.count_nonzero(err_ab > 30)) > self.settings.cut_fraction * err_ab.size
         scale = a.luma.shape[1] / a.small.shape[1]
         coarse = (max(1, a.luma.shape[1] // CELL), max(1, a.luma.shape[0] // CELL))
         ab = _robust_flow(fab, coarse, scale)
         ba = _robust_flow(fba, coarse, scale)
         s = self.settings
-        self._motion[(a.position, b.position)] = _Motion(
-            ab, *_reliability(ab, ba, s), _typical(err_ab, coarse)
-        )
-        self._motion[(b.position, a.position)] = _Motion(
-            ba, *_reliability(ba, ab, s), _typical(err_ba, coarse)
+        return (
+            cut,
+            _Motion(ab, *_reliability(ab, ba, s), _typical(err_ab, coarse)),
+            _Motion(ba, *_reliability(ba, ab, s), _typical(err_ba, coarse)),
         )
 
     def _compensation_error(self, a: np.ndarray, b: np.ndarray, flow_ab: np.ndarray) -> np.ndarray:
@@ -181,13 +211,14 @@ class BlotchDetector(LookaheadDecisions):
         """Pick the two reference frames for frame t (both sides if no cut), then detect."""
         cur = self._frame(t)
         assert cur is not None
+        self._collect(t)
         before = t > 0 and not self._cut.get(t - 1, True)
         after = t + 1 < self._count and not self._cut.get(t, True)
         if before and after:
             refs = [t - 1, t + 1]
         elif not self.settings.one_sided:
             return None
-        elif after and t + 2 < self._count and not self._cut.get(t + 1, True):
+        elif after and t + 2 < self._count and not self._collected_cut(t + 1):
             refs = [t + 1, t + 2]
         elif before and t >= 2 and not self._cut.get(t - 2, True):
             refs = [t - 1, t - 2]

@@ -76,14 +76,15 @@ class FrameDetector(Protocol):
     def finish(self) -> list[tuple[int, np.ndarray | None]]: ...
 
 
-def build_detectors(options: DetectOptions) -> list[FrameDetector]:
-    """One fresh detector per requested kind, in the order given."""
+def build_detectors(options: DetectOptions, threads: bool = True) -> list[FrameDetector]:
+    """One fresh detector per requested kind, in the order given; ``threads``: detectors may
+    hand work to a worker thread of their own."""
     made: dict[str, FrameDetector] = {}
     for kind in options.kinds:
         if kind == "scratch":
             made[kind] = ScratchDetector(options.scratch_sensitivity)
         elif kind == "blotch":
-            made[kind] = BlotchDetector(options.blotch_sensitivity)
+            made[kind] = BlotchDetector(options.blotch_sensitivity, background=threads)
         else:
             made[kind] = LogoDetector(options.logo_sensitivity, frames=options.logo_frames)
     return list(made.values())
@@ -97,9 +98,9 @@ class DamageDetector:
     length of the video: 2 for blotches, 6 for scratches, ``logo_frames`` for logos.
     """
 
-    def __init__(self, options: DetectOptions) -> None:
+    def __init__(self, options: DetectOptions, threads: bool = True) -> None:
         self.options = options
-        self._detectors = build_detectors(options)
+        self._detectors = build_detectors(options, threads)
         self.lookahead = max(d.lookahead for d in self._detectors)
         self._flagged = dict.fromkeys(options.kinds, 0)
         self._pixels = 0
