@@ -8,6 +8,12 @@ known (undamaged) pixel of the neighbour takes that pixel's colour; the nearest 
 past and the nearest from the future are blended. What no neighbour shows stays in the mask for
 the inpainter (a static logo on a static shot, for instance).
 
+Propagated pixels are only as good as the flow that brought them, and inside a hole that flow is a
+guess. Two checks leave doubtful pixels to the inpainter: candidates from the past and the future
+that disagree, and pixels carried from repair to repair for ``max_age`` frames or more (a hole that
+drifts with the content under it keeps passing on stale content; measured on Big Buck Bunny blobs,
+such chains were worse than what the generator invents).
+
 Pixels still missing after the window look farther, up to ``reach`` frames on each side, along
 flows chained from the cached frame-to-frame ones (a slow hole uncovers its background late).
 Once a frame's hole holds propagated pixels, its flow is measured again from the filled frame
@@ -40,6 +46,8 @@ class TemporalOptions:
     reach: int = 12  # pixels still unfilled look this far back and ahead along chained flows
     flow_width: int = 512  # flow is computed on frames scaled to at most this width
     tolerance: float = 0.5  # forward-backward error allowed, in pixels of the flow scale
+    agreement: float = 48.0  # past and future candidates further apart (mean level) are both dropped
+    max_age: int = 8  # a candidate carried through repairs from this many frames ago is dropped
 
 
 @dataclass
@@ -58,6 +66,7 @@ class _Slot:
     repaired_known: np.ndarray | None = None  # where ``repaired`` holds real (propagated) pixels
     flow_prev: tuple[np.ndarray, np.ndarray] | None = None  # (flow, valid) to the previous frame
     repaired_view: tuple[np.ndarray, np.ndarray] | None = None  # flow-scale grey and hole of ``repaired``
+    repaired_age: np.ndarray | None = None  # float32 crop on ``box``: frames since each pixel was seen
 
 
 @dataclass
@@ -66,21 +75,27 @@ class _Fill:
 
     Each hole pixel takes the nearest candidate from the past and the nearest from the future;
     the two are blended with weights 1 / temporal distance (as FGVC fuses its two directions),
-    which halves the misalignment noise of either and keeps the fill steadier over time.
+    which halves the misalignment noise of either and keeps the fill steadier over time. Where the
+    two sides disagree, at least one followed a wrong flow (the completed flow inside a hole is
+    only a guess), so neither is trusted and the pixel is left to the inpainter.
     """
 
     box: tuple[int, int, int, int]
     hole: np.ndarray  # bool crop
     need: dict[int, np.ndarray]  # side -> bool crop of pixels still without a candidate from it
-    colour: np.ndarray  # float32 (h, w, C) weighted sum of candidates
-    weight: np.ndarray  # float32 (h, w)
+    colour: dict[int, np.ndarray]  # side -> float32 (h, w, C) candidate colour
+    distance: dict[int, np.ndarray]  # side -> float32 (h, w) frames to the candidate, 0 = none
+    age: dict[int, np.ndarray]  # side -> float32 (h, w) frames since the candidate was really seen
 
     @classmethod
     def start(cls, mask: np.ndarray, box: tuple[int, int, int, int]) -> _Fill:
         y0, y1, x0, x1 = box
         hole = mask[y0:y1, x0:x1]
-        return cls(box, hole, {-1: hole.copy(), 1: hole.copy()},
-                   np.zeros((*hole.shape, 3), np.float32), np.zeros(hole.shape, np.float32))
+        sides = (-1, 1)
+        return cls(box, hole, {s: hole.copy() for s in sides},
+                   {s: np.zeros((*hole.shape, 3), np.float32) for s in sides},
+                   {s: np.zeros(hole.shape, np.float32) for s in sides},
+                   {s: np.zeros(hole.shape, np.float32) for s in sides})
 
     def needs(self, side: int) -> bool:
         return bool(self.need[side].any())
@@ -89,26 +104,48 @@ class _Fill:
         ys, xs = np.nonzero(self.need[side])
         return ys + self.box[0], xs + self.box[2]
 
-    def add(self, side: int, ys: np.ndarray, xs: np.ndarray, colours: np.ndarray, weight: float) -> None:
+    def add(self, side: int, ys: np.ndarray, xs: np.ndarray, colours: np.ndarray, distance: int,
+            age: np.ndarray) -> None:
         cy, cx = ys - self.box[0], xs - self.box[2]
         self.need[side][cy, cx] = False
-        self.colour[cy, cx] += weight * colours.reshape(len(cy), -1).astype(np.float32)
-        self.weight[cy, cx] += weight
+        self.colour[side][cy, cx] = colours.reshape(len(cy), -1).astype(np.float32)
+        self.distance[side][cy, cx] = distance
+        self.age[side][cy, cx] = age
+
+    def found(self) -> np.ndarray:
+        """bool crop: pixels with a candidate from either side."""
+        return (self.distance[-1] > 0) | (self.distance[1] > 0)
 
     def merge(self, other: _Fill) -> None:
         """Take ``other``'s candidates where this fill has none."""
-        empty = (self.weight == 0) & (other.weight > 0)
-        self.colour[empty], self.weight[empty] = other.colour[empty], other.weight[empty]
+        empty = ~self.found() & other.found()
+        for side in (-1, 1):
+            self.colour[side][empty] = other.colour[side][empty]
+            self.distance[side][empty] = other.distance[side][empty]
+            self.age[side][empty] = other.age[side][empty]
 
-    def write(self, out: np.ndarray) -> np.ndarray:
-        """Blend the candidates into ``out`` (full frame); returns the full-size mask of what is left."""
+    def write(self, out: np.ndarray, agreement: float) -> tuple[np.ndarray, np.ndarray]:
+        """Blend the candidates into ``out`` (full frame); returns the full-size mask of what is left
+        and the age (float32 crop) of what was written.
+
+        Candidates from both sides whose mean channel difference exceeds ``agreement`` levels are
+        dropped. The age written is the fresher side's where both agree (the other confirms it).
+        """
         y0, y1, x0, x1 = self.box
-        got = self.weight > 0
-        blend = self.colour[got] / self.weight[got][:, None]
-        out[y0:y1, x0:x1][got] = np.clip(np.round(blend), 0, 255).astype(out.dtype)
+        past, future = self.distance[-1] > 0, self.distance[1] > 0
+        both = past & future
+        differ = np.zeros_like(both)
+        differ[both] = np.abs(self.colour[-1][both] - self.colour[1][both]).mean(axis=-1) > agreement
+        got = (past | future) & ~differ
+        inv = {s: np.where(self.distance[s] > 0, 1.0 / np.maximum(self.distance[s], 1), 0.0) for s in (-1, 1)}
+        weight = inv[-1] + inv[1]
+        blend = (self.colour[-1][got] * inv[-1][got][:, None] + self.colour[1][got] * inv[1][got][:, None])
+        out[y0:y1, x0:x1][got] = np.clip(np.round(blend / weight[got][:, None]), 0, 255).astype(out.dtype)
+        age = np.where(both, np.minimum(self.age[-1], self.age[1]), np.maximum(self.age[-1], self.age[1]))
+        age[~got] = 0
         remaining = np.zeros(out.shape[:2], bool)
         remaining[y0:y1, x0:x1] = self.hole & ~got
-        return remaining
+        return remaining, age
 
 
 @dataclass
@@ -192,7 +229,7 @@ class TemporalPropagation:
             return target, out, target.mask.copy()
         fill = _Fill.start(target.mask, target.box)
         still = self._gather(buffer, position, fill, lambda source: self._flow(target, source))
-        remaining = fill.write(out)
+        remaining, age = fill.write(out, self.options.agreement)
         flow_prev = self._flow(target, buffer[position - 1]) if position > 0 else None
         if self.options.refine and not still and np.count_nonzero(remaining) < total:
             # Second pass: the flow inside the hole was only a smooth guess from its border, which
@@ -210,7 +247,7 @@ class TemporalPropagation:
             self._gather(buffer, position, second, refined)
             second.merge(fill)
             out = target.frame.copy()
-            remaining = second.write(out)
+            remaining, age = second.write(out, self.options.agreement)
             if position > 0:
                 flow_prev = refined(buffer[position - 1])
         self.stats.propagated_pixels += total - int(np.count_nonzero(remaining))
@@ -220,6 +257,7 @@ class TemporalPropagation:
         # time keeps flowing forward, far beyond the window (pixels filled here count as known).
         target.repaired = out
         target.repaired_known = ~grow(remaining, target.box, 1)
+        target.repaired_age = age
         if self.options.refine:
             target.repaired_view = self._flow_view(out, remaining)
         return target, out, remaining
@@ -335,10 +373,15 @@ class TemporalPropagation:
         ok = ok & fill.need[side][ys - fill.box[0], xs - fill.box[2]]
         image, known = (source.repaired, source.repaired_known) if source.repaired is not None else (
             source.frame, source.known)
-        ok &= known[np.clip(np.round(ty).astype(int), 0, h - 1), np.clip(np.round(tx).astype(int), 0, w - 1)]
+        iy, ix = np.clip(np.round(ty).astype(int), 0, h - 1), np.clip(np.round(tx).astype(int), 0, w - 1)
+        ok &= known[iy, ix]
+        carried = _age_at(source, iy, ix)
+        age = distance + carried
+        # Only chains of repairs age out: a pixel seen directly, however far within reach, is real.
+        ok &= (carried == 0) | (age < self.options.max_age)
         if not ok.any():
             return 0
-        fill.add(side, ys[ok], xs[ok], sample_points(image, tx[ok], ty[ok]), 1.0 / distance)
+        fill.add(side, ys[ok], xs[ok], sample_points(image, tx[ok], ty[ok]), distance, age[ok])
         return int(np.count_nonzero(ok))
 
     def _flow(self, a: _Slot, b: _Slot) -> tuple[np.ndarray, np.ndarray]:
@@ -358,6 +401,18 @@ class TemporalPropagation:
     def _forget(self, index: int) -> None:
         for key in [k for k in self._flows if index in k]:
             del self._flows[key]
+
+
+def _age_at(source: _Slot, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Frames since the pixels (ys, xs) of ``source``'s output were really seen: 0 for pixels it
+    shows itself, the chain's age for pixels it was given by propagation."""
+    if source.repaired_age is None or source.box is None:
+        return np.zeros(ys.shape, np.float32)
+    y0, y1, x0, x1 = source.box
+    inside = (ys >= y0) & (ys < y1) & (xs >= x0) & (xs < x1)
+    age = np.zeros(ys.shape, np.float32)
+    age[inside] = source.repaired_age[ys[inside] - y0, xs[inside] - x0]
+    return age
 
 
 def hide_hole(grey: np.ndarray, hole: np.ndarray, radius: int = 3) -> np.ndarray:
