@@ -64,3 +64,25 @@ def test_a_plate_with_a_faint_side_is_found_whole() -> None:
     frames = np.clip(np.rint(clip + alpha[None, :, :, None] * (255 - clip)), 0, 255).astype(np.uint8)
     _, found = detect_frames(frames, ONLY)
     assert iou(found["logo"][0], alpha > 0) >= 0.75
+
+
+@pytest.mark.parametrize("n", [20, 30])
+def test_statistics_in_a_worker_thread_give_the_same_mask(n: int) -> None:
+    # by default frames are added to the statistics in a worker thread: the decision, whether
+    # at the end of the window or at the end of a shorter clip, must see every frame
+    import cv2
+
+    from vidrestore.detect.logo import LogoDetector
+
+    clip = panning_clip(n=n, height=240, width=320, seed=0)
+    damaged, true = render_damage(clip, "logo", np.random.default_rng(0))
+    lumas = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in damaged]
+    masks = []
+    for background in (True, False):
+        detector = LogoDetector(frames=24, background=background)
+        found = [p for luma in lumas for p in detector.push(luma)] + detector.finish()
+        assert [p for p, _ in found] == list(range(n))
+        assert found[0][1] is not None
+        masks.append(found[0][1])
+    assert np.array_equal(masks[0], masks[1])
+    assert iou(masks[0], true[0]) >= 0.7

@@ -52,6 +52,22 @@ def test_frames_come_out_once_in_order_with_their_timing(sizes: list[int]) -> No
     assert stage.frames_done == 14
 
 
+@pytest.mark.parametrize("sizes", [[1] * 16, [5, 0, 11]])
+def test_worker_threads_change_nothing_in_the_masks(sizes: list[int]) -> None:
+    frames = panning_clip(n=16, height=240, width=320, seed=2)
+    damaged, _ = render_damage(frames, "blotch", np.random.default_rng(2))
+    damaged, _ = render_damage(damaged, "scratch", np.random.default_rng(3))
+    options = DetectOptions(logo_frames=10)
+    runs = []
+    for threads in (True, False):
+        out = list(DamageDetector(options, threads=threads).run(batches_of(damaged, sizes)))
+        detected = [b.extras["detected"] for b in out if len(b)]
+        runs.append({k: np.concatenate([d[k] for d in detected]) for k in DETECTOR_KINDS})
+    for kind in DETECTOR_KINDS:
+        assert np.array_equal(runs[0][kind], runs[1][kind]), kind
+    assert runs[0]["blotch"].any() and runs[0]["scratch"].any()
+
+
 def test_detected_damage_is_united_with_user_masks() -> None:
     frames = panning_clip(n=16, height=240, width=320, seed=1)
     damaged = frames.copy()

@@ -18,6 +18,8 @@ The result is one static mask, the filled outline of each overlay found.
 
 from __future__ import annotations
 
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -114,7 +116,11 @@ class LogoDetector:
     kind = "logo"
 
     def __init__(
-        self, sensitivity: float = 1.0, frames: int = 60, settings: LogoSettings | None = None
+        self,
+        sensitivity: float = 1.0,
+        frames: int = 60,
+        settings: LogoSettings | None = None,
+        background: bool = True,
     ) -> None:
         if frames < 1:
             raise ValueError("logo frames must be at least 1")
@@ -123,6 +129,12 @@ class LogoDetector:
         self.lookahead = frames
         self._stats = LogoStatistics()
         self._pending: list[int] = []
+        # frames are added to the statistics in a worker thread (resize, Sobel and running
+        # sums: OpenCV calls that release the GIL), in order; the decision waits for them all
+        self._adding: list[Future[None]] = []
+        self._pool = ThreadPoolExecutor(max_workers=1) if background else None
+        if self._pool is not None:
+            weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
         self._mask: np.ndarray | None = None
         self._decided = False
         self._count = 0
@@ -139,9 +151,12 @@ class LogoDetector:
         self._count += 1
         if self._decided:
             return [(position, self._mask)]
-        self._stats.add(luma)
+        if self._pool is not None:
+            self._adding.append(self._pool.submit(self._stats.add, luma))
+        else:
+            self._stats.add(luma)
         self._pending.append(position)
-        if self._stats.count >= self.frames:
+        if len(self._pending) >= self.frames:
             return self._decide()
         return []
 
@@ -150,9 +165,14 @@ class LogoDetector:
         return [] if self._decided else self._decide()
 
     def _decide(self) -> list[tuple[int, np.ndarray | None]]:
+        for added in self._adding:
+            added.result()
+        self._adding = []
         self._mask = self._stats.find(self.settings)
         self._decided = True
         self._stats = LogoStatistics()  # free the sums
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
         out = [(p, self._mask) for p in self._pending]
         self._pending = []
         return out

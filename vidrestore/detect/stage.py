@@ -11,6 +11,7 @@ from __future__ import annotations
 import mmap
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol
@@ -86,7 +87,9 @@ def build_detectors(options: DetectOptions, threads: bool = True) -> list[FrameD
         elif kind == "blotch":
             made[kind] = BlotchDetector(options.blotch_sensitivity, background=threads)
         else:
-            made[kind] = LogoDetector(options.logo_sensitivity, frames=options.logo_frames)
+            made[kind] = LogoDetector(
+                options.logo_sensitivity, frames=options.logo_frames, background=threads
+            )
     return list(made.values())
 
 
@@ -100,6 +103,7 @@ class DamageDetector:
 
     def __init__(self, options: DetectOptions, threads: bool = True) -> None:
         self.options = options
+        self.threads = threads
         self._detectors = build_detectors(options, threads)
         self.lookahead = max(d.lookahead for d in self._detectors)
         self._flagged = dict.fromkeys(options.kinds, 0)
@@ -109,9 +113,12 @@ class DamageDetector:
     def run(self, batches: Iterable[FrameBatch]) -> Iterator[FrameBatch]:
         """Detect damage in ``batches`` (consumed in order); yields them as soon as decided.
 
-        The detectors run one after the other in this thread: their work is many short numpy
-        calls that hold the GIL, and worker threads cost more CPU than they saved (measured
-        at 720p on two cores: 9.6 against 7.5 ms per frame, and fewer frames per second).
+        The detectors run one after the other in this thread: their work is mostly short numpy
+        calls that hold the GIL, and a worker thread per detector cost more CPU than it saved
+        (measured at 720p on two cores: 9.6 against 7.5 ms per frame, and fewer frames per
+        second). With ``threads``, only work made of a few long OpenCV calls (which release
+        the GIL) goes to worker threads: the luma conversion here, the motion between frames
+        in the blotch detector and the statistics in the logo detector.
         """
         held: deque[FrameBatch] = deque()
         slots: dict[int, tuple[FrameBatch, int]] = {}
@@ -132,26 +139,32 @@ class DamageDetector:
                 del waiting[pos], slots[pos]
                 open_rows[id(batch)] -= 1
 
-        for batch in batches:
-            n = len(batch)
-            held.append(batch)
-            open_rows[id(batch)] = n
-            if n:
-                shape = self._check(batch, shape, position)
-                if batch.masks is None:
-                    batch.masks = _blank_masks(n, *shape)
-                batch.extras["detected"] = {k: _blank_masks(n, *shape) for k in kinds}
-            for row in range(n):
-                luma = cv2.cvtColor(batch.frames[row], cv2.COLOR_RGB2GRAY)
-                slots[position] = (batch, row)
-                waiting[position] = len(self._detectors)
-                position += 1
-                for detector in self._detectors:
-                    for pos, mask in detector.push(luma):
-                        apply(detector.kind, pos, mask)
-            while held and open_rows[id(held[0])] == 0:
-                del open_rows[id(held[0])]
-                yield held.popleft()
+        # frames are turned to luma in a worker thread (cvtColor releases the GIL), ahead of
+        # the detectors that work through them here
+        pool = ThreadPoolExecutor(max_workers=1) if self.threads else None
+        try:
+            for batch in batches:
+                n = len(batch)
+                held.append(batch)
+                open_rows[id(batch)] = n
+                if n:
+                    shape = self._check(batch, shape, position)
+                    if batch.masks is None:
+                        batch.masks = _blank_masks(n, *shape)
+                    batch.extras["detected"] = {k: _blank_masks(n, *shape) for k in kinds}
+                for row, luma in enumerate(_lumas(batch.frames[:n], pool)):
+                    slots[position] = (batch, row)
+                    waiting[position] = len(self._detectors)
+                    position += 1
+                    for detector in self._detectors:
+                        for pos, mask in detector.push(luma):
+                            apply(detector.kind, pos, mask)
+                while held and open_rows[id(held[0])] == 0:
+                    del open_rows[id(held[0])]
+                    yield held.popleft()
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         for detector in self._detectors:
             for pos, mask in detector.finish():
                 apply(detector.kind, pos, mask)
@@ -195,6 +208,18 @@ def _blank_masks(n: int, h: int, w: int) -> np.ndarray:
     if size == 0:
         return np.zeros((n, h, w), dtype=bool)
     return np.frombuffer(mmap.mmap(-1, size), dtype=bool).reshape(n, h, w)
+
+
+def _lumas(frames: np.ndarray, pool: ThreadPoolExecutor | None) -> Iterator[np.ndarray]:
+    """The luma (uint8 (H, W)) of each RGB frame in order; with a pool, all converted in its
+    worker thread while the caller works through the first ones."""
+    if pool is None:
+        for frame in frames:
+            yield cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        return
+    ahead = deque(pool.submit(cv2.cvtColor, frame, cv2.COLOR_RGB2GRAY) for frame in frames)
+    while ahead:
+        yield ahead.popleft().result()
 
 
 SPARSE_POINTS = 20000  # masks with fewer set pixels are merged point by point
