@@ -118,10 +118,23 @@ class BlotchDetector(LookaheadDecisions):
         if self._pool is not None:
             weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
 
-    def push(self, luma: np.ndarray) -> list[tuple[int, np.ndarray | None]]:
-        """Add the next frame's luma (uint8 (H, W)); returns (position, mask) for the frames that
-        became decidable, mask None where nothing was found."""
-        frame = self._prepare(self._count, luma)
+    def prepare(self, luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The frame's downscaled lumas (half size, flow size); no state, so it may run in
+        another thread, ahead of ``push``."""
+        h, w = luma.shape
+        # at most half size, so that a speck barely disturbs the flow around it
+        fw = min(FLOW_WIDTH, max(16, w // 2))
+        half = _shrink(luma, max(1, w // 2), max(1, h // 2))
+        return half, _shrink(half, fw, max(8, round(h * fw / w)))
+
+    def push(
+        self, luma: np.ndarray, prepared: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> list[tuple[int, np.ndarray | None]]:
+        """Add the next frame's luma (uint8 (H, W)), and what ``prepare`` gave for it if that
+        ran; returns (position, mask) for the frames that became decidable, mask None where
+        nothing was found."""
+        half, small = prepared if prepared is not None else self.prepare(luma)
+        frame = _Frame(self._count, luma, small, half)
         self._count += 1
         if self._frames:
             a = self._frames[-1]
@@ -149,14 +162,6 @@ class BlotchDetector(LookaheadDecisions):
             if f.position == position:
                 return f
         return None
-
-    def _prepare(self, position: int, luma: np.ndarray) -> _Frame:
-        h, w = luma.shape
-        # at most half size, so that a speck barely disturbs the flow around it
-        fw = min(FLOW_WIDTH, max(16, w // 2))
-        half = _shrink(luma, max(1, w // 2), max(1, h // 2))
-        small = _shrink(half, fw, max(8, round(h * fw / w)))
-        return _Frame(position, luma, small, half)
 
     def _collect(self, until: int) -> None:
         """Store the motion of the pairs (p, p + 1) for every p <= ``until`` worked out so far."""

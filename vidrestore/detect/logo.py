@@ -144,7 +144,11 @@ class LogoDetector:
         """The static mask once decided (None before, or when no overlay was found)."""
         return self._mask
 
-    def push(self, luma: np.ndarray) -> list[tuple[int, np.ndarray | None]]:
+    def prepare(self, luma: np.ndarray) -> None:
+        """Nothing to work out ahead: the statistics are added in order (in a worker thread)."""
+        return None
+
+    def push(self, luma: np.ndarray, prepared: None = None) -> list[tuple[int, np.ndarray | None]]:
         """Add the next frame's luma (uint8 (H, W)); returns (position, mask) for the frames that
         became decidable, mask None where nothing was found."""
         position = self._count

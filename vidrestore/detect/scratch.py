@@ -116,11 +116,19 @@ class ScratchDetector(LookaheadDecisions):
         self._count = 0
         self._next = 0
 
-    def push(self, luma: np.ndarray) -> list[tuple[int, np.ndarray | None]]:
-        """Add the next frame's luma (uint8 (H, W)); returns (position, mask) for the frames that
-        became decidable, mask None where nothing was found."""
-        band = max(1, round(luma.shape[0] / BAND_ROWS_TARGET))
-        bands, chains = find_scratch_chains(luma, band, self.settings)
+    def prepare(self, luma: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The large-array part of the work on one frame (``scratch_peaks``); no state, so it
+        may run in another thread, ahead of ``push``."""
+        return scratch_peaks(luma, _band_height(luma), self.settings)
+
+    def push(
+        self, luma: np.ndarray, prepared: tuple[np.ndarray, list[np.ndarray]] | None = None
+    ) -> list[tuple[int, np.ndarray | None]]:
+        """Add the next frame's luma (uint8 (H, W)), and what ``prepare`` gave for it if that
+        ran; returns (position, mask) for the frames that became decidable, mask None where
+        nothing was found."""
+        band = _band_height(luma)
+        bands, chains = find_scratch_chains(luma, band, self.settings, prepared)
         t = self._count
         self._follow(t, bands, chains)
         self._last_bands = bands
@@ -199,6 +207,11 @@ class ScratchDetector(LookaheadDecisions):
                 mask = np.zeros(shape, dtype=bool)
             _draw(mask, chain, band, self.settings.half_width)
         return mask
+
+
+def _band_height(luma: np.ndarray) -> int:
+    """Rows averaged into one band row."""
+    return max(1, round(luma.shape[0] / BAND_ROWS_TARGET))
 
 
 def _two_sided(chain: _Chain, band: int, height: int, s: ScratchSettings) -> bool:
@@ -282,29 +295,47 @@ def ridge_peaks(rows: np.ndarray, contrast: float, side: int) -> tuple[np.ndarra
     return bright, dark
 
 
-def find_scratch_chains(luma: np.ndarray, band: int, s: ScratchSettings) -> tuple[np.ndarray, list[_Chain]]:
-    """The band image (float32) and the scratch chains of one frame (uint8 luma (H, W)).
+def scratch_peaks(luma: np.ndarray, band: int, s: ScratchSettings) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The band image (float32) of one frame (uint8 luma (H, W)) and, per polarity (bright,
+    dark), its segment-row peaks that may belong to a line: bool (nseg, W); none when the frame
+    is too small to hold a scratch.
 
     Ridges are looked for in segment rows (SEGMENT band rows averaged, ~64 px at 720p): over that
-    height texture averages out while a near-vertical line keeps its contrast.
+    height texture averages out while a near-vertical line keeps its contrast. Only large-array
+    work, and no state: the stage may run it in a worker thread ahead of the decisions.
     """
-    h, w = luma.shape
-    nb = h // band
+    w = luma.shape[1]
     bands = band_rows(luma, band)
-    nseg = nb // SEGMENT
+    nseg = bands.shape[0] // SEGMENT
     if nseg < 2 or w < 2 * s.side + 3:
         return bands, []
     segments = bands[: nseg * SEGMENT].reshape(nseg, SEGMENT, w).mean(axis=1)
-    chains: list[_Chain] = []
     margin = s.side + 2  # frame borders often carry a dark or bright column of their own
     support = _segment_support(bands[: nseg * SEGMENT], s.side)
-    for sign, peaks, rows_ok in zip((1, -1), ridge_peaks(segments, s.contrast, s.side), support, strict=True):
+    out = []
+    for peaks, rows_ok in zip(ridge_peaks(segments, s.contrast, s.side), support, strict=True):
         # a segment peak made by a line is a ridge in most of its band rows, one made by
         # texture that happens to average into a ridge is not
         peaks &= rows_ok >= s.segment_support
         peaks[:, :margin] = False
         peaks[:, w - margin :] = False
-        for chain in _link_segments(peaks, band, h, s):
+        out.append(peaks)
+    return bands, out
+
+
+def find_scratch_chains(
+    luma: np.ndarray,
+    band: int,
+    s: ScratchSettings,
+    peaks: tuple[np.ndarray, list[np.ndarray]] | None = None,
+) -> tuple[np.ndarray, list[_Chain]]:
+    """The band image (float32) and the scratch chains of one frame (uint8 luma (H, W)); ``peaks``:
+    what ``scratch_peaks`` gives for it, if already worked out."""
+    h = luma.shape[0]
+    bands, polarities = peaks if peaks is not None else scratch_peaks(luma, band, s)
+    chains: list[_Chain] = []
+    for sign, found in zip((1, -1), polarities, strict=False):
+        for chain in _link_segments(found, band, h, s):
             chain.row_support, chain.ratios = _ridge_profile(bands, chain, sign, s.side)
             if chain.straightness <= s.max_wiggle and chain.row_support >= s.row_support:
                 chains.append(chain)

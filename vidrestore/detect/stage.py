@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -67,12 +67,15 @@ class DetectOptions:
 
 
 class FrameDetector(Protocol):
-    """What the stage needs from one detector."""
+    """What the stage needs from one detector: ``prepare`` is work on one frame that needs no
+    state (the stage may run it in a worker thread, ahead), ``push`` takes its result in order."""
 
     kind: str
     lookahead: int
 
-    def push(self, luma: np.ndarray) -> list[tuple[int, np.ndarray | None]]: ...
+    def prepare(self, luma: np.ndarray) -> Any: ...
+
+    def push(self, luma: np.ndarray, prepared: Any = None) -> list[tuple[int, np.ndarray | None]]: ...
 
     def finish(self) -> list[tuple[int, np.ndarray | None]]: ...
 
@@ -117,8 +120,9 @@ class DamageDetector:
         calls that hold the GIL, and a worker thread per detector cost more CPU than it saved
         (measured at 720p on two cores: 9.6 against 7.5 ms per frame, and fewer frames per
         second). With ``threads``, only work made of a few long OpenCV calls (which release
-        the GIL) goes to worker threads: the luma conversion here, the motion between frames
-        in the blotch detector and the statistics in the logo detector.
+        the GIL) goes to worker threads: the luma conversion and each detector's ``prepare``
+        here, the motion between frames in the blotch detector, the statistics in the logo
+        detector.
         """
         held: deque[FrameBatch] = deque()
         slots: dict[int, tuple[FrameBatch, int]] = {}
@@ -152,12 +156,12 @@ class DamageDetector:
                     if batch.masks is None:
                         batch.masks = _blank_masks(n, *shape)
                     batch.extras["detected"] = {k: _blank_masks(n, *shape) for k in kinds}
-                for row, luma in enumerate(_lumas(batch.frames[:n], pool)):
+                for row, (luma, prepared) in enumerate(self._prepared(batch.frames[:n], pool)):
                     slots[position] = (batch, row)
                     waiting[position] = len(self._detectors)
                     position += 1
-                    for detector in self._detectors:
-                        for pos, mask in detector.push(luma):
+                    for detector, ahead in zip(self._detectors, prepared, strict=True):
+                        for pos, mask in detector.push(luma, ahead):
                             apply(detector.kind, pos, mask)
                 while held and open_rows[id(held[0])] == 0:
                     del open_rows[id(held[0])]
@@ -172,6 +176,21 @@ class DamageDetector:
             raise RuntimeError(f"detection left {len(waiting)} frames undecided")
         while held:
             yield held.popleft()
+
+    def _prepared(
+        self, frames: np.ndarray, pool: ThreadPoolExecutor | None
+    ) -> Iterator[tuple[np.ndarray, list[Any]]]:
+        """Each frame's luma (uint8 (H, W)) and what each detector prepares from it, in order;
+        with a pool, all worked out in its worker thread while the caller works through the
+        first ones (luma conversion and the preparations are large-array OpenCV and numpy
+        calls, which release the GIL). Without one, the detectors prepare in ``push``."""
+        if pool is None:
+            for frame in frames:
+                yield cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), [None] * len(self._detectors)
+            return
+        ahead = deque(pool.submit(_prepare, frame, self._detectors) for frame in frames)
+        while ahead:
+            yield ahead.popleft().result()
 
     @staticmethod
     def _check(batch: FrameBatch, shape: tuple[int, int] | None, position: int) -> tuple[int, int]:
@@ -210,16 +229,10 @@ def _blank_masks(n: int, h: int, w: int) -> np.ndarray:
     return np.frombuffer(mmap.mmap(-1, size), dtype=bool).reshape(n, h, w)
 
 
-def _lumas(frames: np.ndarray, pool: ThreadPoolExecutor | None) -> Iterator[np.ndarray]:
-    """The luma (uint8 (H, W)) of each RGB frame in order; with a pool, all converted in its
-    worker thread while the caller works through the first ones."""
-    if pool is None:
-        for frame in frames:
-            yield cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        return
-    ahead = deque(pool.submit(cv2.cvtColor, frame, cv2.COLOR_RGB2GRAY) for frame in frames)
-    while ahead:
-        yield ahead.popleft().result()
+def _prepare(frame: np.ndarray, detectors: list[FrameDetector]) -> tuple[np.ndarray, list[Any]]:
+    """One RGB frame's luma and what each detector prepares from it."""
+    luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    return luma, [d.prepare(luma) for d in detectors]
 
 
 SPARSE_POINTS = 20000  # masks with fewer set pixels are merged point by point
