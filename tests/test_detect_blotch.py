@@ -128,9 +128,9 @@ def test_a_grainy_speck_is_found_as_one_blob() -> None:
 
 
 @pytest.mark.parametrize("one_sided", [False, True])
-def test_motion_in_a_worker_thread_gives_the_same_masks(one_sided: bool) -> None:
-    # the motion of each pair is worked out in a worker thread by default; decisions that wait
-    # for it must not differ from the ones made in line, across a cut and at the clip's ends
+def test_frames_prepared_ahead_give_the_same_masks(one_sided: bool) -> None:
+    # the stage prepares frames (downscaling, motion between frames) in a worker thread, up to
+    # a batch ahead of the decisions: across a cut and at the clip's ends, nothing may change
     a = panning_clip(n=6, height=240, width=320, seed=6)
     b = panning_clip(n=6, height=240, width=320, dx=-2, seed=7)
     clip = np.concatenate([a, b])  # a cut between frames 5 and 6
@@ -139,9 +139,11 @@ def test_motion_in_a_worker_thread_gives_the_same_masks(one_sided: bool) -> None
         cv2.circle(clip[t], (x, y), 5, (level, level, level), -1)
     lumas = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in clip]
     results = []
-    for background in (True, False):
-        detector = BlotchDetector(settings=BlotchSettings(one_sided=one_sided), background=background)
-        found = [p for luma in lumas for p in detector.push(luma)] + detector.finish()
+    for ahead in (True, False):
+        detector = BlotchDetector(settings=BlotchSettings(one_sided=one_sided))
+        prepared = [detector.prepare(luma) for luma in lumas] if ahead else [None] * len(lumas)
+        found = [p for luma, pre in zip(lumas, prepared, strict=True) for p in detector.push(luma, pre)]
+        found += detector.finish()
         assert [p for p, _ in found] == list(range(len(clip)))
         results.append([None if m is None else np.flatnonzero(m).tolist() for _, m in found])
     assert results[0] == results[1]

@@ -67,9 +67,9 @@ def test_a_plate_with_a_faint_side_is_found_whole() -> None:
 
 
 @pytest.mark.parametrize("n", [20, 30])
-def test_statistics_in_a_worker_thread_give_the_same_mask(n: int) -> None:
-    # by default frames are added to the statistics in a worker thread: the decision, whether
-    # at the end of the window or at the end of a shorter clip, must see every frame
+def test_frames_prepared_ahead_give_the_same_mask(n: int) -> None:
+    # the stage adds frames to the statistics in a worker thread, up to a batch ahead of the
+    # decision: whether at the end of the window or of a shorter clip, it must see each frame once
     import cv2
 
     from vidrestore.detect.logo import LogoDetector
@@ -78,9 +78,11 @@ def test_statistics_in_a_worker_thread_give_the_same_mask(n: int) -> None:
     damaged, true = render_damage(clip, "logo", np.random.default_rng(0))
     lumas = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in damaged]
     masks = []
-    for background in (True, False):
-        detector = LogoDetector(frames=24, background=background)
-        found = [p for luma in lumas for p in detector.push(luma)] + detector.finish()
+    for ahead in (True, False):
+        detector = LogoDetector(frames=24)
+        prepared = [detector.prepare(luma) for luma in lumas] if ahead else [None] * n
+        found = [p for luma, pre in zip(lumas, prepared, strict=True) for p in detector.push(luma, pre)]
+        found += detector.finish()
         assert [p for p, _ in found] == list(range(n))
         assert found[0][1] is not None
         masks.append(found[0][1])

@@ -22,9 +22,7 @@ Safeguards against flagging real content:
 
 from __future__ import annotations
 
-import weakref
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import cv2
@@ -86,6 +84,8 @@ class _Motion:
 #: what ``_link`` finds for a pair of frames (p, p + 1): scene cut between them, motion p -> p + 1,
 #: motion p + 1 -> p
 _Link = tuple[bool, _Motion, _Motion]
+#: what ``prepare`` gives for a frame: half-size luma, flow-size luma, link with the frame before
+_Prepared = tuple[np.ndarray, np.ndarray, _Link | None]
 
 
 class BlotchDetector(LookaheadDecisions):
@@ -99,47 +99,42 @@ class BlotchDetector(LookaheadDecisions):
     kind = "blotch"
     lookahead = 2
 
-    def __init__(
-        self, sensitivity: float = 1.0, settings: BlotchSettings | None = None, background: bool = True
-    ) -> None:
+    def __init__(self, sensitivity: float = 1.0, settings: BlotchSettings | None = None) -> None:
         self.settings = settings or BlotchSettings.from_sensitivity(sensitivity)
         self._frames: deque[_Frame] = deque(maxlen=5)
         self._motion: dict[tuple[int, int], _Motion] = {}
         self._cut: dict[int, bool] = {}  # position p -> scene cut between p and p + 1
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._grid: np.ndarray | None = None  # (h, w, 2) pixel coordinates of the flow grid
+        self._last_small: np.ndarray | None = None  # the flow-size luma last prepared
         self._count = 0
         self._next = 0  # the next position to decide
-        # the motion of each new pair of frames is worked out in a worker thread while the
-        # caller goes on (it is a few long OpenCV calls that release the GIL); a frame's
-        # decision waits for the pairs it needs, one frame later
-        self._links: deque[tuple[int, Future[_Link] | _Link]] = deque()
-        self._pool = ThreadPoolExecutor(max_workers=1) if background else None
-        if self._pool is not None:
-            weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
 
-    def prepare(self, luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The frame's downscaled lumas (half size, flow size); no state, so it may run in
-        another thread, ahead of ``push``."""
+    def prepare(self, luma: np.ndarray) -> _Prepared:
+        """The frame's downscaled lumas (half size, flow size) and the motion between the frame
+        prepared before and this one: a few long OpenCV calls, which the stage may run in a
+        worker thread ahead of ``push`` (called once per frame, in order)."""
         h, w = luma.shape
         # at most half size, so that a speck barely disturbs the flow around it
         fw = min(FLOW_WIDTH, max(16, w // 2))
         half = _shrink(luma, max(1, w // 2), max(1, h // 2))
-        return half, _shrink(half, fw, max(8, round(h * fw / w)))
+        small = _shrink(half, fw, max(8, round(h * fw / w)))
+        last, self._last_small = self._last_small, small
+        link = None if last is None else self._link(last, small, (h, w))
+        return half, small, link
 
     def push(
-        self, luma: np.ndarray, prepared: tuple[np.ndarray, np.ndarray] | None = None
+        self, luma: np.ndarray, prepared: _Prepared | None = None
     ) -> list[tuple[int, np.ndarray | None]]:
         """Add the next frame's luma (uint8 (H, W)), and what ``prepare`` gave for it if that
         ran; returns (position, mask) for the frames that became decidable, mask None where
         nothing was found."""
-        half, small = prepared if prepared is not None else self.prepare(luma)
+        half, small, link = prepared if prepared is not None else self.prepare(luma)
         frame = _Frame(self._count, luma, small, half)
         self._count += 1
-        if self._frames:
-            a = self._frames[-1]
-            work = self._pool.submit(self._link, a, frame) if self._pool else self._link(a, frame)
-            self._links.append((a.position, work))
+        if self._frames and link is not None:
+            a = self._frames[-1].position
+            self._cut[a], self._motion[(a, a + 1)], self._motion[(a + 1, a)] = link
         self._frames.append(frame)
         out = self._ready()
         for position, _ in out:
@@ -152,7 +147,7 @@ class BlotchDetector(LookaheadDecisions):
         self._frames.clear()
         self._motion.clear()
         self._cut.clear()
-        self._links.clear()
+        self._last_small = None
         return out
 
     # -----------------------------------------------------------------------------------------
@@ -163,30 +158,17 @@ class BlotchDetector(LookaheadDecisions):
                 return f
         return None
 
-    def _collect(self, until: int) -> None:
-        """Store the motion of the pairs (p, p + 1) for every p <= ``until`` worked out so far."""
-        while self._links and self._links[0][0] <= until:
-            position, work = self._links.popleft()
-            cut, forward, backward = work.result() if isinstance(work, Future) else work
-            self._cut[position] = cut
-            self._motion[(position, position + 1)] = forward
-            self._motion[(position + 1, position)] = backward
-
-    def _collected_cut(self, position: int) -> bool:
-        """Whether a cut separates ``position`` and the next frame (True when unknown)."""
-        self._collect(position)
-        return self._cut.get(position, True)
-
-    def _link(self, a: _Frame, b: _Frame) -> _Link:
-        """Motion both ways between consecutive frames, and whether a scene cut separates them."""
-        self._dis.setPatchStride(_patch_stride(a.small.shape[1]))
-        fab = self._dis.calc(a.small, b.small, None)
-        fba = self._dis.calc(b.small, a.small, None)
-        err_ab = self._compensation_error(a.small, b.small, fab)
-        err_ba = self._compensation_error(b.small, a.small, fba)
+    def _link(self, a: np.ndarray, b: np.ndarray, shape: tuple[int, int]) -> _Link:
+        """Motion both ways between consecutive frames (flow-size lumas of frames ``shape`` big),
+        and whether a scene cut separates them."""
+        self._dis.setPatchStride(_patch_stride(a.shape[1]))
+        fab = self._dis.calc(a, b, None)
+        fba = self._dis.calc(b, a, None)
+        err_ab = self._compensation_error(a, b, fab)
+        err_ba = self._compensation_error(b, a, fba)
         cut = float(np.count_nonzero(err_ab > 30)) > self.settings.cut_fraction * err_ab.size
-        scale = a.luma.shape[1] / a.small.shape[1]
-        coarse = (max(1, a.luma.shape[1] // CELL), max(1, a.luma.shape[0] // CELL))
+        scale = shape[1] / a.shape[1]
+        coarse = (max(1, shape[1] // CELL), max(1, shape[0] // CELL))
         ab = _robust_flow(fab, coarse, scale)
         ba = _robust_flow(fba, coarse, scale)
         s = self.settings
@@ -216,14 +198,13 @@ class BlotchDetector(LookaheadDecisions):
         """Pick the two reference frames for frame t (both sides if no cut), then detect."""
         cur = self._frame(t)
         assert cur is not None
-        self._collect(t)
         before = t > 0 and not self._cut.get(t - 1, True)
         after = t + 1 < self._count and not self._cut.get(t, True)
         if before and after:
             refs = [t - 1, t + 1]
         elif not self.settings.one_sided:
             return None
-        elif after and t + 2 < self._count and not self._collected_cut(t + 1):
+        elif after and t + 2 < self._count and not self._cut.get(t + 1, True):
             refs = [t + 1, t + 2]
         elif before and t >= 2 and not self._cut.get(t - 2, True):
             refs = [t - 1, t - 2]

@@ -18,8 +18,6 @@ The result is one static mask, the filled outline of each overlay found.
 
 from __future__ import annotations
 
-import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -116,11 +114,7 @@ class LogoDetector:
     kind = "logo"
 
     def __init__(
-        self,
-        sensitivity: float = 1.0,
-        frames: int = 60,
-        settings: LogoSettings | None = None,
-        background: bool = True,
+        self, sensitivity: float = 1.0, frames: int = 60, settings: LogoSettings | None = None
     ) -> None:
         if frames < 1:
             raise ValueError("logo frames must be at least 1")
@@ -129,36 +123,35 @@ class LogoDetector:
         self.lookahead = frames
         self._stats = LogoStatistics()
         self._pending: list[int] = []
-        # frames are added to the statistics in a worker thread (resize, Sobel and running
-        # sums: OpenCV calls that release the GIL), in order; the decision waits for them all
-        self._adding: list[Future[None]] = []
-        self._pool = ThreadPoolExecutor(max_workers=1) if background else None
-        if self._pool is not None:
-            weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
         self._mask: np.ndarray | None = None
         self._decided = False
         self._count = 0
+        self._prepared = 0  # frames seen by ``prepare``
 
     @property
     def mask(self) -> np.ndarray | None:
         """The static mask once decided (None before, or when no overlay was found)."""
         return self._mask
 
-    def prepare(self, luma: np.ndarray) -> None:
-        """Nothing to work out ahead: the statistics are added in order (in a worker thread)."""
-        return None
+    def prepare(self, luma: np.ndarray) -> bool:
+        """Add the frame to the statistics while the window lasts (resize, Sobel, running sums:
+        OpenCV calls, which the stage may run in a worker thread ahead of ``push``; called once
+        per frame, in order)."""
+        self._prepared += 1
+        if self._prepared <= self.frames:
+            self._stats.add(luma)
+        return True
 
-    def push(self, luma: np.ndarray, prepared: None = None) -> list[tuple[int, np.ndarray | None]]:
-        """Add the next frame's luma (uint8 (H, W)); returns (position, mask) for the frames that
-        became decidable, mask None where nothing was found."""
+    def push(self, luma: np.ndarray, prepared: bool | None = None) -> list[tuple[int, np.ndarray | None]]:
+        """Add the next frame's luma (uint8 (H, W)) (``prepared``: ``prepare`` already saw it);
+        returns (position, mask) for the frames that became decidable, mask None where nothing
+        was found."""
+        if prepared is None:
+            self.prepare(luma)
         position = self._count
         self._count += 1
         if self._decided:
             return [(position, self._mask)]
-        if self._pool is not None:
-            self._adding.append(self._pool.submit(self._stats.add, luma))
-        else:
-            self._stats.add(luma)
         self._pending.append(position)
         if len(self._pending) >= self.frames:
             return self._decide()
@@ -169,14 +162,9 @@ class LogoDetector:
         return [] if self._decided else self._decide()
 
     def _decide(self) -> list[tuple[int, np.ndarray | None]]:
-        for added in self._adding:
-            added.result()
-        self._adding = []
         self._mask = self._stats.find(self.settings)
         self._decided = True
         self._stats = LogoStatistics()  # free the sums
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
         out = [(p, self._mask) for p in self._pending]
         self._pending = []
         return out

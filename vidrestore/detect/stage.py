@@ -67,8 +67,9 @@ class DetectOptions:
 
 
 class FrameDetector(Protocol):
-    """What the stage needs from one detector: ``prepare`` is work on one frame that needs no
-    state (the stage may run it in a worker thread, ahead), ``push`` takes its result in order."""
+    """What the stage needs from one detector. ``prepare`` is the large-array work on one frame
+    (called once per frame, in order; the stage may run it in a worker thread, ahead), ``push``
+    takes the frame with its result, in order (``None``: it prepares the frame itself)."""
 
     kind: str
     lookahead: int
@@ -80,19 +81,16 @@ class FrameDetector(Protocol):
     def finish(self) -> list[tuple[int, np.ndarray | None]]: ...
 
 
-def build_detectors(options: DetectOptions, threads: bool = True) -> list[FrameDetector]:
-    """One fresh detector per requested kind, in the order given; ``threads``: detectors may
-    hand work to a worker thread of their own."""
+def build_detectors(options: DetectOptions) -> list[FrameDetector]:
+    """One fresh detector per requested kind, in the order given."""
     made: dict[str, FrameDetector] = {}
     for kind in options.kinds:
         if kind == "scratch":
             made[kind] = ScratchDetector(options.scratch_sensitivity)
         elif kind == "blotch":
-            made[kind] = BlotchDetector(options.blotch_sensitivity, background=threads)
+            made[kind] = BlotchDetector(options.blotch_sensitivity)
         else:
-            made[kind] = LogoDetector(
-                options.logo_sensitivity, frames=options.logo_frames, background=threads
-            )
+            made[kind] = LogoDetector(options.logo_sensitivity, frames=options.logo_frames)
     return list(made.values())
 
 
@@ -107,7 +105,7 @@ class DamageDetector:
     def __init__(self, options: DetectOptions, threads: bool = True) -> None:
         self.options = options
         self.threads = threads
-        self._detectors = build_detectors(options, threads)
+        self._detectors = build_detectors(options)
         self.lookahead = max(d.lookahead for d in self._detectors)
         self._flagged = dict.fromkeys(options.kinds, 0)
         self._pixels = 0
@@ -119,10 +117,10 @@ class DamageDetector:
         The detectors run one after the other in this thread: their work is mostly short numpy
         calls that hold the GIL, and a worker thread per detector cost more CPU than it saved
         (measured at 720p on two cores: 9.6 against 7.5 ms per frame, and fewer frames per
-        second). With ``threads``, only work made of a few long OpenCV calls (which release
-        the GIL) goes to worker threads: the luma conversion and each detector's ``prepare``
-        here, the motion between frames in the blotch detector, the statistics in the logo
-        detector.
+        second). With ``threads``, only the work made of large-array OpenCV and numpy calls
+        (which release the GIL) goes to one worker thread, ahead: the luma conversion and each
+        detector's ``prepare`` (the scratch band image, the blotch motion between frames, the
+        logo statistics).
         """
         held: deque[FrameBatch] = deque()
         slots: dict[int, tuple[FrameBatch, int]] = {}
