@@ -176,10 +176,14 @@ def speed_rows(clips: dict[str, np.ndarray], folder: Path, rounds: int) -> list[
         det.append(detect_fps(frames))
     d, e = float(np.median(dec)), float(np.median(det))
     size = f"{frames.shape[2]}x{frames.shape[1]}"
+    # each round's own ratio too: on a shared machine the load changes between rounds
+    per_round = " ".join(f"{b / a:.2f}" for a, b in zip(dec, det, strict=True))
+    dec_rounds = " ".join(f"{v:.0f}" for v in dec)
+    det_rounds = " ".join(f"{v:.0f}" for v in det)
     return [
-        (f"speed at {size}", "decode fps", f"{d:.0f}"),
-        (f"speed at {size}", "detect fps", f"{e:.0f}  (scratch, blotch, logo)"),
-        (f"speed at {size}", "detect / decode", f"{e / d:.2f}"),
+        (f"speed at {size}", "decode fps", f"{d:.0f}  (rounds: {dec_rounds})"),
+        (f"speed at {size}", "detect fps", f"{e:.0f}  (scratch, blotch, logo; rounds: {det_rounds})"),
+        (f"speed at {size}", "detect / decode", f"{e / d:.2f}  (median over median; per round: {per_round})"),
     ]
 
 
