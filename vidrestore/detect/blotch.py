@@ -97,6 +97,7 @@ class BlotchDetector(LookaheadDecisions):
     """
 
     kind = "blotch"
+    prepare_in_order = True
     lookahead = 2
 
     def __init__(self, sensitivity: float = 1.0, settings: BlotchSettings | None = None) -> None:

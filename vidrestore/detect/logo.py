@@ -112,6 +112,7 @@ class LogoDetector:
     """
 
     kind = "logo"
+    prepare_in_order = True
 
     def __init__(
         self, sensitivity: float = 1.0, frames: int = 60, settings: LogoSettings | None = None

@@ -104,6 +104,7 @@ class ScratchDetector(LookaheadDecisions):
     """
 
     kind = "scratch"
+    prepare_in_order = False
     lookahead = 6
     memory = 12  # a track that has not been seen for this many frames ends
 

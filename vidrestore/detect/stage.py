@@ -11,7 +11,7 @@ from __future__ import annotations
 import mmap
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Protocol
@@ -73,6 +73,7 @@ class FrameDetector(Protocol):
 
     kind: str
     lookahead: int
+    prepare_in_order: bool  # False: ``prepare`` keeps no state and may see frames in any order
 
     def prepare(self, luma: np.ndarray) -> Any: ...
 
@@ -141,9 +142,7 @@ class DamageDetector:
                 del waiting[pos], slots[pos]
                 open_rows[id(batch)] -= 1
 
-        # frames are turned to luma in a worker thread (cvtColor releases the GIL), ahead of
-        # the detectors that work through them here
-        pool = ThreadPoolExecutor(max_workers=1) if self.threads else None
+        pools = (ThreadPoolExecutor(1), ThreadPoolExecutor(1)) if self.threads else None
         try:
             for batch in batches:
                 n = len(batch)
@@ -154,7 +153,7 @@ class DamageDetector:
                     if batch.masks is None:
                         batch.masks = _blank_masks(n, *shape)
                     batch.extras["detected"] = {k: _blank_masks(n, *shape) for k in kinds}
-                for row, (luma, prepared) in enumerate(self._prepared(batch.frames[:n], pool)):
+                for row, (luma, prepared) in enumerate(self._prepared(batch.frames[:n], pools)):
                     slots[position] = (batch, row)
                     waiting[position] = len(self._detectors)
                     position += 1
@@ -165,7 +164,7 @@ class DamageDetector:
                     del open_rows[id(held[0])]
                     yield held.popleft()
         finally:
-            if pool is not None:
+            for pool in pools or ():
                 pool.shutdown(wait=True, cancel_futures=True)
         for detector in self._detectors:
             for pos, mask in detector.finish():
@@ -176,19 +175,28 @@ class DamageDetector:
             yield held.popleft()
 
     def _prepared(
-        self, frames: np.ndarray, pool: ThreadPoolExecutor | None
+        self, frames: np.ndarray, pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None
     ) -> Iterator[tuple[np.ndarray, list[Any]]]:
-        """Each frame's luma (uint8 (H, W)) and what each detector prepares from it, in order;
-        with a pool, all worked out in its worker thread while the caller works through the
-        first ones (luma conversion and the preparations are large-array OpenCV and numpy
-        calls, which release the GIL). Without one, the detectors prepare in ``push``."""
-        if pool is None:
+        """Each frame's luma (uint8 (H, W)) and what each detector prepares from it, in order.
+
+        With pools, all is worked out in two worker threads while the caller works through the
+        first frames (large-array OpenCV and numpy calls, which release the GIL): the first
+        turns frames to luma and runs the preparations that may run in any order, the second
+        those that must see the frames in order (from the first's lumas). Without pools, the
+        detectors prepare in ``push``.
+        """
+        if pools is None:
             for frame in frames:
                 yield cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), [None] * len(self._detectors)
             return
-        ahead = deque(pool.submit(_prepare, frame, self._detectors) for frame in frames)
-        while ahead:
-            yield ahead.popleft().result()
+        free = [d for d in self._detectors if not d.prepare_in_order]
+        ordered = [d for d in self._detectors if d.prepare_in_order]
+        first = deque(pools[0].submit(_prepare_first, frame, free) for frame in frames)
+        second = deque(pools[1].submit(_prepare_second, luma, ordered) for luma in first)
+        while first:
+            luma, done = first.popleft().result()
+            done.update(second.popleft().result())
+            yield luma, [done[id(d)] for d in self._detectors]
 
     @staticmethod
     def _check(batch: FrameBatch, shape: tuple[int, int] | None, position: int) -> tuple[int, int]:
@@ -227,10 +235,18 @@ def _blank_masks(n: int, h: int, w: int) -> np.ndarray:
     return np.frombuffer(mmap.mmap(-1, size), dtype=bool).reshape(n, h, w)
 
 
-def _prepare(frame: np.ndarray, detectors: list[FrameDetector]) -> tuple[np.ndarray, list[Any]]:
-    """One RGB frame's luma and what each detector prepares from it."""
+def _prepare_first(frame: np.ndarray, detectors: list[FrameDetector]) -> tuple[np.ndarray, dict[int, Any]]:
+    """One RGB frame's luma and what ``detectors`` prepare from it (by detector id)."""
     luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-    return luma, [d.prepare(luma) for d in detectors]
+    return luma, {id(d): d.prepare(luma) for d in detectors}
+
+
+def _prepare_second(
+    first: Future[tuple[np.ndarray, dict[int, Any]]], detectors: list[FrameDetector]
+) -> dict[int, Any]:
+    """What ``detectors`` prepare from the luma ``first`` gives (by detector id)."""
+    luma = first.result()[0]
+    return {id(d): d.prepare(luma) for d in detectors}
 
 
 SPARSE_POINTS = 20000  # masks with fewer set pixels are merged point by point
