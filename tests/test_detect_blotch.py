@@ -148,3 +148,19 @@ def test_frames_prepared_ahead_give_the_same_masks(one_sided: bool) -> None:
         results.append([None if m is None else np.flatnonzero(m).tolist() for _, m in found])
     assert results[0] == results[1]
     assert any(m for m in results[0])
+
+
+def test_720p_frames_coarser_flow_input_finds_specks_and_leaves_a_cut_alone() -> None:
+    # frames 1280 px wide estimate motion from a luma 160 px wide (COARSE_FLOW_FRAME_WIDTH)
+    a = panning_clip(n=6, height=720, width=1280, dx=6, dy=2, seed=11)
+    b = panning_clip(n=6, height=720, width=1280, dx=-4, seed=12)
+    clip = np.concatenate([a, b])  # a hard cut between frames 5 and 6
+    _, clean = detect_frames(clip, ONLY)
+    assert clean["blotch"].mean() < 0.001
+    damaged = clip.copy()
+    cv2.circle(damaged[3], (400, 300), 6, (0, 0, 0), -1)
+    cv2.circle(damaged[8], (900, 200), 6, (255, 255, 255), -1)
+    _, found = detect_frames(damaged, ONLY)
+    assert found["blotch"][3, 296:305, 396:405].mean() > 0.8
+    assert found["blotch"][8, 196:205, 896:905].mean() > 0.8
+    assert found["blotch"][5:7].mean() < 0.001
