@@ -119,9 +119,10 @@ class DamageDetector:
         calls that hold the GIL, and a worker thread per detector cost more CPU than it saved
         (measured at 720p on two cores: 9.6 against 7.5 ms per frame, and fewer frames per
         second). With ``threads``, only the work made of large-array OpenCV and numpy calls
-        (which release the GIL) goes to one worker thread, ahead: the luma conversion and each
-        detector's ``prepare`` (the scratch band image, the blotch motion between frames, the
-        logo statistics).
+        (which release the GIL) goes to two worker threads, ahead of the decisions here: the
+        luma conversion and each detector's ``prepare`` (the scratch band image, the blotch
+        motion between frames, the logo statistics); see ``_prepared``. ``threads=False`` gives
+        the same masks in this thread alone.
         """
         held: deque[FrameBatch] = deque()
         slots: dict[int, tuple[FrameBatch, int]] = {}
