@@ -54,7 +54,9 @@ def detect(
 
     bad = [k for k in kinds if k not in DETECTOR_KINDS]
     if bad or not kinds:
-        raise OptionError(f"unknown damage kind(s) {', '.join(bad) or '(none)'}; choose from {', '.join(DETECTOR_KINDS)}")
+        raise OptionError(
+            f"unknown damage kind(s) {', '.join(bad) or '(none)'}; choose from {', '.join(DETECTOR_KINDS)}"
+        )
     input = Path(input)
     out_dir = Path(output) if output is not None else None
     preview_path = Path(preview) if preview is not None else None
@@ -64,7 +66,9 @@ def detect(
         check_output(out_dir, [input], overwrite)
     if preview_path is not None:
         check_output(preview_path, [input], overwrite)
-    options = DetectOptions(kinds=tuple(kinds), **{f"{k}_sensitivity": v for k, v in (sensitivity or {}).items()})
+    options = DetectOptions(
+        kinds=tuple(kinds), **{f"{k}_sensitivity": v for k, v in (sensitivity or {}).items()}
+    )
     detector = DamageDetector(options)
     source = open_source(input, fps=fps)
     info = source.info
@@ -74,7 +78,9 @@ def detect(
     started = time.perf_counter()
     frames = 0
     decoded = BackgroundIterator(batch_frames(source.frames(), 8, info.time_base), maxsize=2)
-    bar = tqdm(total=info.frame_count, unit="frame", desc="detect", disable=not (progress and sys.stderr.isatty()))
+    bar = tqdm(
+        total=info.frame_count, unit="frame", desc="detect", disable=not (progress and sys.stderr.isatty())
+    )
     try:
         with bar:
             for batch in detector.run(iter(decoded)):
@@ -84,7 +90,9 @@ def detect(
                         name = names[index] if names else f"{index:06d}.png"
                         cv2.imwrite(str(temp / name), masks[i].astype(np.uint8) * 255)
                     if sink is not None:
-                        sink.write(index, batch.pts[i], tint(batch.frames[i], batch.extras.get("detected", {}), i))
+                        sink.write(
+                            index, batch.pts[i], tint(batch.frames[i], batch.extras.get("detected", {}), i)
+                        )
                 frames += len(batch)
                 bar.update(len(batch))
         if sink is not None:
@@ -100,8 +108,13 @@ def detect(
     finally:
         decoded.close()
         source.close()
-    return DetectSummary(frames, detector.summary(), time.perf_counter() - started,
-                         str(out_dir) if out_dir else None, str(preview_path) if preview_path else None)
+    return DetectSummary(
+        frames,
+        detector.summary(),
+        time.perf_counter() - started,
+        str(out_dir) if out_dir else None,
+        str(preview_path) if preview_path else None,
+    )
 
 
 def tint(frame: np.ndarray, detected: dict[str, np.ndarray], i: int) -> np.ndarray:
