@@ -446,7 +446,7 @@ def _robust_flow(flow: np.ndarray, coarse: tuple[int, int], scale: float) -> np.
     The median over 40 px lets the motion of the surroundings outvote the flow disturbed by a
     speck (which DIS tries to match to something).
     """
-    f = cv2.resize(flow, coarse, interpolation=cv2.INTER_AREA) * np.float32(scale)
+    f = _area(flow, coarse) * np.float32(scale)
     if min(coarse) >= 5:
         # in 1/16 px fixed point: OpenCV's 5x5 median is several times faster on 16-bit
         # integers than on floats; flows beyond +-2000 px do not occur
@@ -467,30 +467,33 @@ def _reliability(ab: np.ndarray, ba: np.ndarray, s: BlotchSettings) -> tuple[np.
 
 def _follow(field: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """``field`` (coarse grid) read where ``flow`` (full-res px, same grid) leads each cell."""
-    gh, gw = flow.shape[:2]
-    gx, gy = _cell_grid(gh, gw)
-    return cv2.remap(
-        field,
-        gx + flow[..., 0] / CELL,
-        gy + flow[..., 1] / CELL,
-        cv2.INTER_NEAREST,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
+    # one two-channel map (x, y): two whole-array operations instead of four on strided views
+    where = cv2.scaleAdd(flow, 1 / CELL, _cell_grid(*flow.shape[:2]))
+    return cv2.remap(field, where, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
 
 
-_GRIDS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+_GRIDS: dict[tuple[int, int], np.ndarray] = {}
 
 
-def _cell_grid(gh: int, gw: int) -> tuple[np.ndarray, np.ndarray]:
+def _cell_grid(gh: int, gw: int) -> np.ndarray:
+    """The (gh, gw, 2) float32 coordinates (x, y) of each cell of the coarse grid."""
     if (gh, gw) not in _GRIDS:
         gx, gy = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
-        _GRIDS[(gh, gw)] = (gx, gy)
+        _GRIDS[(gh, gw)] = np.dstack([gx, gy])
     return _GRIDS[(gh, gw)]
+
+
+def _area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` area-averaged to ``size`` (width, height); as it is when already that size (the
+    flow input of 720p frames is the coarse grid's size), without OpenCV's copy."""
+    if image.shape[1::-1] == size:
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def _typical(error: np.ndarray, coarse: tuple[int, int]) -> np.ndarray:
     """Median compensation error over 5x5 cells (40 px) around each cell: larger than a speck."""
-    e = cv2.resize(error, coarse, interpolation=cv2.INTER_AREA)
+    e = _area(error, coarse)
     return cv2.medianBlur(e, 5) if min(coarse) >= 5 else np.full_like(e, np.median(e))
 
 
