@@ -57,6 +57,7 @@ class LogoStatistics:
         self.count = 0
         self._shape: tuple[int, int] | None = None
         self._sums: dict[str, np.ndarray] = {}
+        self._gradients: tuple[np.ndarray, np.ndarray] | None = None
 
     def add(self, luma: np.ndarray) -> None:
         """Add one full-resolution uint8 luma frame."""
@@ -64,10 +65,12 @@ class LogoStatistics:
         if self._shape is None:
             self._shape = (h, w)
         small = _work_scale(luma)
-        gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
-        gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
         if not self._sums:
             self._sums = {k: np.zeros(small.shape, np.float32) for k in ("gx", "gy", "g2", "v", "v2")}
+            self._gradients = (np.empty(small.shape, np.float32), np.empty(small.shape, np.float32))
+        # into the same two buffers every frame: fresh ones cost page faults each time
+        gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, dst=self._gradients[0], ksize=3)
+        gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, dst=self._gradients[1], ksize=3)
         s = self._sums
         cv2.accumulate(gx, s["gx"])
         cv2.accumulate(gy, s["gy"])
