@@ -24,6 +24,8 @@ import cv2
 import numpy as np
 
 WORK_WIDTH = 640
+#: pixels around a component's box that its tests may reach (the ring's 4, and a margin)
+ROI_MARGIN = 8
 
 
 @dataclass(frozen=True)
@@ -206,8 +208,14 @@ def _overlay_regions(edges: np.ndarray, spread: np.ndarray, s: LogoSettings) -> 
         x, y, cw, ch, _ = stats[i]
         if cw * ch < s.min_area * area_total or cw * ch > 4 * s.max_area * area_total:
             continue
-        points = cv2.findNonZero((labels == i).astype(np.uint8))
-        hull = np.zeros((h, w), dtype=np.uint8)
+        # the work below in the component's box plus the ring's reach (and a margin): the same
+        # result as over the whole frame, where the box meets the frame's edge too
+        roi = (
+            slice(max(0, y - ROI_MARGIN), y + ch + ROI_MARGIN),
+            slice(max(0, x - ROI_MARGIN), x + cw + ROI_MARGIN),
+        )
+        points = cv2.findNonZero((labels[roi] == i).astype(np.uint8))
+        hull = np.zeros(labels[roi].shape, dtype=np.uint8)
         cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
         area = float(hull.sum())
         if not s.min_area * area_total <= area <= s.max_area * area_total:
@@ -218,9 +226,9 @@ def _overlay_regions(edges: np.ndarray, spread: np.ndarray, s: LogoSettings) -> 
             continue  # a sliver along one edge, not a region
         # an overlay is bounded by its fixed edges: most of the hull's outline runs along them
         outline = (hull - cv2.erode(hull, np.ones((3, 3), np.uint8))).astype(bool)
-        outside = float(np.median(spread[ring]))
-        inside = float(np.median(spread[inner]))
-        if near_edges[outline].mean() < s.closure:
+        outside = float(np.median(spread[roi][ring]))
+        inside = float(np.median(spread[roi][inner]))
+        if near_edges[roi][outline].mean() < s.closure:
             continue
         # content must move around it, and still move, dimmed, behind it
         if outside < s.motion:
@@ -228,7 +236,7 @@ def _overlay_regions(edges: np.ndarray, spread: np.ndarray, s: LogoSettings) -> 
         ratio = inside / outside
         if not s.dimming[0] <= ratio <= s.dimming[1]:
             continue
-        out |= hull
+        out[roi] |= hull
     if not out.any():
         return None
     return out.astype(bool)
