@@ -504,8 +504,14 @@ def _speck_clusters(
     failures, thin arcs are the edges of moving objects."""
     cell = 4  # cluster on a coarse grid: cheap, and links pixels of one speck across small gaps
     h, w = shape
-    grid = np.zeros((h // cell + 2, w // cell + 2), np.uint8)
-    gy, gx = y // cell + 1, x // cell + 1
+    if y.size == 0:
+        return y, x
+    # only the grid's part around the points, with an empty rim: the same clusters (under other
+    # label numbers) as on the whole grid, for a fraction of the labelling
+    gy, gx = y // cell, x // cell
+    gy0, gx0 = int(gy.min()) - 1, int(gx.min()) - 1
+    gy, gx = gy - gy0, gx - gx0
+    grid = np.zeros((int(gy.max()) + 2, int(gx.max()) + 2), np.uint8)
     grid[gy, gx] = 1
     count, labels = cv2.connectedComponents(grid, connectivity=8)
     lab = labels[gy, gx]
