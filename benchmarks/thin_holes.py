@@ -28,17 +28,13 @@ from vidrestore.inpaint.classical import ClassicalInpainter
 from vidrestore.inpaint.crops import CropSettings
 from vidrestore.inpaint.engine import GanInpainter
 from vidrestore.models.weights import card_path, load_generator
+from vidrestore.train.data import grow_masks
 
 CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips"
 HELD_OUT = (("carphone.mp4", 0), ("bigbuckbunny.mp4", 79))
 KINDS = ("scratch", "blotch")
 BIN = 2.0  # px of radius per bin
 DILATE = 3  # as `fix --dilate` by default
-
-
-def grow(mask: np.ndarray) -> np.ndarray:
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * DILATE + 1, 2 * DILATE + 1))
-    return cv2.dilate(mask.astype(np.uint8), kernel) > 0
 
 
 def group_radii(mask: np.ndarray, group_gap: int) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +80,7 @@ def measure(weights: str, seeds: list[int], frames: int, clips: Path) -> dict[in
                 holes = make_masks(kind, t, h, w, rng)
                 painted, _ = render_damage(reference, kind, rng, masks=holes)
                 damaged = np.where(holes[..., None], painted, reference)
-                grown = np.stack([grow(m) for m in holes])
+                grown = grow_masks(holes, DILATE)
                 fills = {"telea": telea.inpaint(damaged, grown), "gan": network.inpaint(damaged, grown)}
                 accumulate(bins, reference, fills, holes, grown, network.settings.group_gap)
     return bins
