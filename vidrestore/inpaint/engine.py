@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from vidrestore.frames import frames_to_tensor, masks_to_tensor, tensor_to_frames
+from vidrestore.inpaint.classical import ClassicalInpainter
 from vidrestore.inpaint.crops import Crop, CropSettings, plan_crops, plan_frame
 from vidrestore.inpaint.device import (
     DeviceMemoryError,
@@ -35,7 +36,8 @@ from vidrestore.inpaint.registry import InpaintOptions
 from vidrestore.models.generator import InpaintGenerator
 from vidrestore.models.weights import load_generator
 
-CLASSICAL_RADIUS = 5  # Telea neighbourhood for thin holes: the ``--method telea`` default it must match
+# Thin holes get exactly what ``--method telea`` gives them.
+_TELEA = ClassicalInpainter("telea")
 
 
 class GanInpainter:
@@ -161,9 +163,7 @@ def classical_radius(card: dict) -> float:
 def _classical_fill(frames: np.ndarray, masks: np.ndarray, crop: Crop) -> np.ndarray:
     """OpenCV Telea over the crop's window at frame resolution (the same fill as ``--method telea``)."""
     y0, y1, x0, x1 = crop.window
-    image = np.ascontiguousarray(frames[crop.frame, y0:y1, x0:x1])
-    hole = masks[crop.frame, y0:y1, x0:x1].astype(np.uint8) * 255
-    return cv2.inpaint(image, hole, CLASSICAL_RADIUS, cv2.INPAINT_TELEA)
+    return _TELEA.inpaint_one(frames[crop.frame, y0:y1, x0:x1], masks[crop.frame, y0:y1, x0:x1])
 
 
 def _check_inputs(frames: np.ndarray, masks: np.ndarray) -> None:
