@@ -108,6 +108,10 @@ class BlotchDetector(LookaheadDecisions):
     kind = "blotch"
     prepare_in_order = True
     lookahead = 2
+    # The decision for frame t reads frames t-2 .. t+2 and the motion between them, nothing
+    # older: a fresh detector fed from frame s decides every frame from s + 2 on exactly as one
+    # fed from the start. The stage relies on it to hand the stream over to a worker process.
+    support = 2
 
     def __init__(self, sensitivity: float = 1.0, settings: BlotchSettings | None = None) -> None:
         self.settings = settings or BlotchSettings.from_sensitivity(sensitivity)

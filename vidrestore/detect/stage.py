@@ -9,6 +9,7 @@ into ``batch.masks`` and records it per kind in ``batch.extras["detected"]``.
 from __future__ import annotations
 
 import mmap
+import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,12 +21,16 @@ import cv2
 import numpy as np
 
 from vidrestore.detect.blotch import BlotchDetector
+from vidrestore.detect.handover import HandoverDetector
 from vidrestore.detect.logo import LogoDetector
 from vidrestore.detect.scratch import ScratchDetector
+from vidrestore.detect.worker import PointMask, WorkerDetector, start_worker
 from vidrestore.errors import InputError, OptionError
 from vidrestore.frames import FrameBatch
 
 DETECTOR_KINDS = ("scratch", "blotch", "logo")
+WORKER_PREFERENCE = ("blotch", "scratch", "logo")  # costliest first (per frame at 720p)
+WORKER_MIN_PIXELS = 640 * 360  # below this a second process costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,9 @@ class DetectOptions:
         return cls(kinds=kinds, **kwargs)  # type: ignore[arg-type]
 
 
+Detection = np.ndarray | PointMask | None  # one frame's mask from a detector (None: nothing found)
+
+
 class FrameDetector(Protocol):
     """What the stage needs from one detector. ``prepare`` is the large-array work on one frame
     (called once per frame, in order; the stage may run it in a worker thread, ahead), ``push``
@@ -77,9 +85,9 @@ class FrameDetector(Protocol):
 
     def prepare(self, luma: np.ndarray) -> Any: ...
 
-    def push(self, luma: np.ndarray, prepared: Any = None) -> list[tuple[int, np.ndarray | None]]: ...
+    def push(self, luma: np.ndarray, prepared: Any = None) -> list[tuple[int, Detection]]: ...
 
-    def finish(self) -> list[tuple[int, np.ndarray | None]]: ...
+    def finish(self) -> list[tuple[int, Detection]]: ...
 
 
 def build_detectors(options: DetectOptions) -> list[FrameDetector]:
@@ -103,11 +111,13 @@ class DamageDetector:
     length of the video: 2 for blotches, 6 for scratches, ``logo_frames`` for logos.
     """
 
-    def __init__(self, options: DetectOptions, threads: bool = True) -> None:
+    def __init__(self, options: DetectOptions, threads: bool = True, worker: bool | None = None) -> None:
         self.options = options
         self.threads = threads
-        self._detectors = build_detectors(options)
+        self.worker = worker
+        self._detectors: list[FrameDetector] = build_detectors(options)
         self.lookahead = max(d.lookahead for d in self._detectors)
+        self._used = False
         self._flagged = dict.fromkeys(options.kinds, 0)
         self._pixels = 0
         self._frames = 0
@@ -131,8 +141,12 @@ class DamageDetector:
         position = 0
         shape: tuple[int, int] | None = None
         kinds = self.options.kinds
+        if self._used:  # each run starts from fresh detectors (a stopped run leaves them midway)
+            self._detectors = build_detectors(self.options)
+            self.lookahead = max(d.lookahead for d in self._detectors)
+        self._used = True
 
-        def apply(kind: str, pos: int, mask: np.ndarray | None) -> None:
+        def apply(kind: str, pos: int, mask: np.ndarray | PointMask | None) -> None:
             batch, row = slots[pos]
             if mask is not None:
                 self._flagged[kind] += _merge(mask, batch.extras["detected"][kind][row], batch.masks[row])
@@ -143,14 +157,20 @@ class DamageDetector:
                 del waiting[pos], slots[pos]
                 open_rows[id(batch)] -= 1
 
-        pools = (ThreadPoolExecutor(1), ThreadPoolExecutor(1)) if self.threads else None
+        pools = None
+        started: list[WorkerDetector | HandoverDetector] = []
         try:
             for batch in batches:
                 n = len(batch)
                 held.append(batch)
                 open_rows[id(batch)] = n
                 if n:
+                    first = shape is None
                     shape = self._check(batch, shape, position)
+                    if first:
+                        started = self._start_worker(shape)
+                        if self.threads and not started:  # with a worker, threads measured slower
+                            pools = (ThreadPoolExecutor(1), ThreadPoolExecutor(1))
                     if batch.masks is None:
                         batch.masks = _blank_masks(n, *shape)
                     batch.extras["detected"] = {k: _blank_masks(n, *shape) for k in kinds}
@@ -164,16 +184,48 @@ class DamageDetector:
                 while held and open_rows[id(held[0])] == 0:
                     del open_rows[id(held[0])]
                     yield held.popleft()
+            for pool in pools or ():
+                pool.shutdown(wait=True, cancel_futures=True)
+            pools = None
+            for detector in self._detectors:
+                for pos, mask in detector.finish():
+                    apply(detector.kind, pos, mask)
         finally:
             for pool in pools or ():
                 pool.shutdown(wait=True, cancel_futures=True)
-        for detector in self._detectors:
-            for pos, mask in detector.finish():
-                apply(detector.kind, pos, mask)
+            for worker in started:
+                worker.close()
         if waiting:  # a detector failed to decide a frame: a bug, not a user error
             raise RuntimeError(f"detection left {len(waiting)} frames undecided")
         while held:
             yield held.popleft()
+
+    def _start_worker(self, shape: tuple[int, int]) -> list[WorkerDetector | HandoverDetector]:
+        """Move the costliest detector to its own process (``vidrestore.detect.worker``) when
+        that pays: at least two detectors, two CPUs and frames of ``WORKER_MIN_PIXELS`` or more
+        (``worker=None``); always (``True``) or never (``False``) when asked. A detector with a
+        bounded ``support`` runs here until the worker has started (``HandoverDetector``).
+        Returns what was started, for the stage to close."""
+        wanted = self.worker
+        if wanted is None:
+            wanted = (
+                len(self._detectors) >= 2
+                and (os.cpu_count() or 1) >= 2
+                and shape[0] * shape[1] >= WORKER_MIN_PIXELS
+            )
+        if not wanted:
+            return []
+        kind = next(k for k in WORKER_PREFERENCE if k in self.options.kinds)
+        index = next(i for i, d in enumerate(self._detectors) if d.kind == kind)
+        sensitivity = getattr(self.options, f"{kind}_sensitivity")
+        worker = start_worker(kind, sensitivity, shape, self.options.logo_frames)
+        if worker is None:
+            return []
+        local = self._detectors[index]
+        moved = worker if getattr(local, "support", None) is None else HandoverDetector(local, worker)
+        self._detectors[index] = moved
+        self.lookahead = max(d.lookahead for d in self._detectors)
+        return [moved]
 
     def _prepared(
         self, frames: np.ndarray, pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None
@@ -253,7 +305,7 @@ def _prepare_second(
 SPARSE_POINTS = 20000  # masks with fewer set pixels are merged point by point
 
 
-def _merge(mask: np.ndarray, *targets: np.ndarray) -> int:
+def _merge(mask: np.ndarray | PointMask, *targets: np.ndarray) -> int:
     """OR ``mask`` into each of ``targets`` (bool (H, W)), writing only near its set pixels;
     returns how many it has.
 
@@ -263,7 +315,7 @@ def _merge(mask: np.ndarray, *targets: np.ndarray) -> int:
     written.
     """
     # numpy's flat search is several times faster than cv2.findNonZero on a sparse frame
-    flat = np.flatnonzero(mask)
+    flat = mask.flat_indices if isinstance(mask, PointMask) else np.flatnonzero(mask)
     n = flat.size
     if n == 0:
         return 0
@@ -272,9 +324,10 @@ def _merge(mask: np.ndarray, *targets: np.ndarray) -> int:
         for target in targets:
             target[y, x] = True
     else:
+        dense = mask.dense() if isinstance(mask, PointMask) else mask
         rows = slice(flat[0] // mask.shape[1], flat[-1] // mask.shape[1] + 1)
         for target in targets:
-            target[rows] |= mask[rows]
+            target[rows] |= dense[rows]
     return n
 
 
