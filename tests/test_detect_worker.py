@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
 
+import cv2
 import numpy as np
 import pytest
 from test_detect_fixtures import panning_clip
@@ -134,6 +136,30 @@ def test_small_frames_stay_in_process_and_large_ones_move() -> None:
     assert single._start_worker((720, 1280)) == []  # one detector: nothing to run beside it
 
 
+def test_a_process_set_to_one_core_keeps_its_detectors() -> None:
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # as a batch worker sharing two cores with another is set
+    try:
+        assert DamageDetector(DetectOptions())._start_worker((720, 1280)) == []
+    finally:
+        cv2.setNumThreads(before)
+
+
+def test_ctrl_c_is_left_to_the_stage() -> None:
+    frames = damaged_clip(30)
+    options = DetectOptions(kinds=("scratch", "blotch"))
+    inline = detected(DamageDetector(options, worker=False), slow_source(frames))
+
+    def interrupt() -> None:
+        (pid,) = worker_pids()
+        os.kill(pid, signal.SIGINT)  # what a terminal's Ctrl-C sends the whole process group
+
+    stage = DamageDetector(options, worker=True)
+    moved = detected(stage, slow_source(frames, {5: lambda: wait_until_ready(stage), 12: interrupt}))
+    assert stage_handover(stage) is not None
+    assert np.array_equal(inline["blotch"], moved["blotch"])
+
+
 def test_ring_holds_a_bounded_number_of_frames() -> None:
     assert ring_slots(1280 * 720) == MAX_SLOTS
     assert ring_slots(3840 * 2160) == MIN_SLOTS
@@ -160,6 +186,20 @@ def test_memory_stays_bounded_with_the_worker() -> None:
     assert most_held <= lookahead + 2 * 2
 
 
+def wait_until_ready(stage: DamageDetector) -> None:
+    """Let the stage's worker finish starting, so that the next frame hands the blotches over."""
+    handover = stage._detectors[1]
+    assert isinstance(handover, HandoverDetector)
+    deadline = time.monotonic() + 20
+    while not handover._worker.ready:
+        assert time.monotonic() < deadline, "the worker never started"
+        time.sleep(0.01)
+
+
+def stage_handover(stage: DamageDetector) -> int | None:
+    return stage._detectors[1].handover  # type: ignore[attr-defined]
+
+
 def slow_source(frames: np.ndarray, on_batch: dict[int, object] | None = None) -> Iterator[FrameBatch]:
     """Batches of one frame, a little apart (as a decoder delivers them), so that the worker's
     answers come back while the stream is still running; ``on_batch[i]()`` runs before batch i."""
@@ -180,7 +220,7 @@ def test_a_dead_worker_is_reported_not_waited_for() -> None:
     stage = DamageDetector(DetectOptions(kinds=("scratch", "blotch")), worker=True)
     start = time.monotonic()
     with pytest.raises(WorkerFailed, match="blotch detection worker"):
-        for _ in stage.run(slow_source(frames, {10: kill})):
+        for _ in stage.run(slow_source(frames, {5: lambda: wait_until_ready(stage), 12: kill})):
             pass
     assert time.monotonic() - start < 10
     assert not worker_pids()

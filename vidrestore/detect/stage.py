@@ -209,9 +209,7 @@ class DamageDetector:
         wanted = self.worker
         if wanted is None:
             wanted = (
-                len(self._detectors) >= 2
-                and (os.cpu_count() or 1) >= 2
-                and shape[0] * shape[1] >= WORKER_MIN_PIXELS
+                len(self._detectors) >= 2 and _cores() >= 2 and shape[0] * shape[1] >= WORKER_MIN_PIXELS
             )
         if not wanted:
             return []
@@ -272,6 +270,13 @@ class DamageDetector:
     @property
     def frames_done(self) -> int:
         return self._frames
+
+
+def _cores() -> int:
+    """Cores this process may use: those it may run on, and no more than OpenCV was told to use
+    (a batch worker sharing the machine with others is set to its share)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(usable, max(1, cv2.getNumThreads()))
 
 
 def _blank_masks(n: int, h: int, w: int) -> np.ndarray:

@@ -265,9 +265,15 @@ def _read_exactly(stream: IO[bytes], n: int) -> bytes:
 
 def _serve(argv: list[str]) -> None:
     """Worker main loop: take frames from the ring, push them to the detector, answer."""
+    import signal
+
     import cv2
 
     from vidrestore.detect.stage import DetectOptions, build_detectors
+
+    # Ctrl-C reaches the whole process group: the stage stops this worker itself (closing its
+    # pipe), and a worker dying first would turn the user's interrupt into a worker failure
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     cv2.setNumThreads(1)  # this process is the second core's work; leave the rest to the stage
 
