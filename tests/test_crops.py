@@ -106,7 +106,8 @@ def test_feather_weights_fall_towards_the_mask_edge() -> None:
     (crop,) = plan_frame(mask, SETTINGS)
     alpha = np.zeros(mask.shape, np.float32)
     alpha[crop.ys, crop.xs] = crop.alpha
-    assert alpha[50, 100] == pytest.approx(1 / 4) and alpha[100, 100] == 1.0
+    assert alpha[50, 100] == pytest.approx(1 / 3) and alpha[52, 100] == pytest.approx(1.0)
+    assert alpha[100, 100] == 1.0
     assert np.all(np.diff(alpha[50:60, 100]) >= 0)
     (hard,) = plan_frame(mask, CropSettings(feather=0))
     assert (hard.alpha == 1).all()

@@ -30,3 +30,27 @@ def test_auto_follows_the_default_model_card(tmp_path: Path, monkeypatch: pytest
 def test_explicit_choices_are_kept() -> None:
     assert api.resolve_method(InpaintOptions(method="ns")).method == "ns"
     assert api.resolve_method(InpaintOptions(method="auto", weights="my.safetensors")).method == "gan"
+
+
+@pytest.mark.parametrize("dilate,feather", [(0, 0), (1, 1), (3, 3), (8, 3)])
+def test_the_gan_seam_band_stays_inside_the_grown_margin(tmp_path: Path, dilate: int, feather: int) -> None:
+    """Deeper than the growth, a hole pixel is damage: blending the frame back in there would keep
+    some of it, so the band is capped at --dilate (and detections are grown by it too)."""
+    from clips import make_clip
+
+    from vidrestore.config import FixConfig, MaskOptions
+
+    make_clip(tmp_path / "in.mp4", frames=4, audio=False)
+    config = FixConfig(
+        input=tmp_path / "in.mp4",
+        output=tmp_path / "out.mp4",
+        detect=("blotch",),
+        masks=MaskOptions(dilate=dilate),
+        inpaint=InpaintOptions(method="gan"),
+    )
+    job = api.prepare_job(config)
+    try:
+        assert job.inpaint.inpainter.settings.feather == feather
+        assert job.detector is not None and job.detector.options.grow == dilate
+    finally:
+        job.source.close()

@@ -186,7 +186,11 @@ class Job:
 
 def prepare_job(config: FixConfig, start: int = 0, stop: int | None = None) -> Job:
     """Open the input and build the stage chain (masks, detection, propagation, inpainting, steadying)."""
+    # The GAN's seam band must lie in the margin the masks were grown by, never on the damage itself
     inpaint_options = resolve_method(config.inpaint)
+    inpaint_options = dataclasses.replace(
+        inpaint_options, feather=min(inpaint_options.feather, config.masks.dilate)
+    )
     source = open_source(config.input, fps=config.encode.fps, strict=config.strict)
     try:
         info = source.info
@@ -201,6 +205,7 @@ def prepare_job(config: FixConfig, start: int = 0, stop: int | None = None) -> J
             detector = DamageDetector(
                 DetectOptions(
                     kinds=config.detect,
+                    grow=config.masks.dilate,  # as mask files are grown
                     **{f"{k}_sensitivity": v for k, v in config.detect_sensitivity.items()},
                 )
             )

@@ -32,7 +32,10 @@ class CropSettings:
     min_margin: int = 16  # context for the thinnest holes, in frame pixels
     group_gap: int = 32  # holes closer than this share a window (2 x min_margin: their windows overlap)
     max_extra_downscale: float = 1.5  # tile a group rather than shrink it more than this beyond its need
-    feather: int = 3  # width of the band inside the mask edge where fill and frame are blended
+    # Width of the band inside the mask edge where fill and frame are blended, to hide the seam. The
+    # band must hold clean pixels only: it may be no wider than the mask was grown (``fix --dilate``),
+    # since the frame's pixels deeper in are the damage itself (see FixConfig / evaluate_generator).
+    feather: int = 3
     # Groups of holes no thicker than this (largest distance to a known pixel, frame pixels) are
     # filled by OpenCV Telea instead of the network: 0 = never. Model cards set it where it was measured
     # that the network does not beat Telea on thin holes (see GanInpainter.from_options).
@@ -112,7 +115,12 @@ def plan_frame(mask: np.ndarray, settings: CropSettings, frame: int = 0) -> list
     group_of = labels[hy, hx]
     order = np.argsort(group_of, kind="stable")
     splits = np.flatnonzero(np.diff(group_of[order])) + 1
-    alpha = np.clip(dist[hy, hx] / (settings.feather + 1), 0.0, 1.0).astype(np.float32)
+    # 1/feather, 2/feather, ... 1 from the edge in: a pixel deeper than ``feather`` (the damage, in a mask
+    # grown by at least that much: none of it is closer) is all fill
+    if settings.feather > 0:
+        alpha = np.clip(dist[hy, hx] / settings.feather, 0.0, 1.0).astype(np.float32)
+    else:
+        alpha = np.ones(hy.size, np.float32)
     crops: list[Crop] = []
     for members in np.split(order, splits):
         ys, xs = (hy[members] + oy).astype(np.int32), (hx[members] + ox).astype(np.int32)

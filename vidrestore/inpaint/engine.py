@@ -70,7 +70,9 @@ class GanInpainter:
         """Resolve device and precision, load (and verify) the weights named by ``options.weights``."""
         device = resolve_device(options.device)
         model, card = load_generator(options.weights, device)
-        settings = CropSettings.for_model(model.config, classical_radius=classical_radius(card))
+        settings = CropSettings.for_model(
+            model.config, classical_radius=classical_radius(card), feather=options.feather
+        )
         return cls(model, device, options.batch_size, options.precision, settings)
 
     def inpaint(self, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:

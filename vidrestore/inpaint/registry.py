@@ -20,6 +20,7 @@ class InpaintOptions:
     batch_size: int | None = None  # None = chosen from free memory
     precision: str = "fp32"
     radius: int = 5  # classical backends' neighbourhood radius
+    feather: int = 3  # GAN: seam band inside the mask edge; `fix` caps it at --dilate (CropSettings.feather)
 
 
 def create_inpainter(options: InpaintOptions) -> Inpainter:

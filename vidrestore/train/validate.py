@@ -19,6 +19,7 @@ import torch
 from vidrestore.damage import make_masks
 from vidrestore.errors import InputError
 from vidrestore.inpaint.classical import ClassicalInpainter
+from vidrestore.inpaint.crops import CropSettings
 from vidrestore.inpaint.engine import GanInpainter
 from vidrestore.metrics import psnr, ssim
 from vidrestore.models.generator import InpaintGenerator
@@ -98,7 +99,11 @@ def evaluate_generator(
 ) -> dict[str, float]:
     """Hole PSNR per kind through the inference engine (crops as `vidrestore fix` cuts them), the
     margin over the better of Telea and NS, and SSIM over the frames."""
-    engine = GanInpainter(copy.deepcopy(generator), device=device)  # the engine may change memory layout
+    # as `fix` sets it up: the seam band no wider than the masks were grown (the frames here are the
+    # clean targets, so a wider band would show the network the answer)
+    settings = CropSettings.for_model(generator.config, feather=min(CropSettings.feather, vset.dilate))
+    # a copy: the engine may change the memory layout
+    engine = GanInpainter(copy.deepcopy(generator), device=device, settings=settings)
     outputs = [engine.inpaint(f[None], vset.inpaint_masks(i))[0] for i, f in enumerate(vset.frames)]
     metrics: dict[str, float] = {}
     for kind, value in per_kind_psnr(vset, outputs).items():
