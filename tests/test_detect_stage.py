@@ -223,5 +223,22 @@ def test_detections_are_added_to_masks_already_set(box: tuple[int, int, int, int
     targets = _blank_masks(2, 240, 320)
     targets[1, 100:110, 100:110] = True  # set by the user before detection
     before = targets.copy()
-    assert _merge(mask, targets[0], targets[1]) == np.count_nonzero(mask)
+    assert _merge(mask, targets[0]) == _merge(mask, targets[1]) == np.count_nonzero(mask)
     assert np.array_equal(targets[0], before[0] | mask) and np.array_equal(targets[1], before[1] | mask)
+
+
+@pytest.mark.parametrize("grow", [1, 3])
+def test_detections_join_the_masks_grown_as_mask_files_are(grow: int) -> None:
+    frames = panning_clip(n=16, height=240, width=320, seed=2)
+    damaged, _ = render_damage(frames, "blotch", np.random.default_rng(2))
+    damaged, _ = render_damage(damaged, "scratch", np.random.default_rng(3))
+    user = np.zeros((16, 240, 320), dtype=bool)
+    user[:, 200:220, 10:40] = True
+    out = list(DamageDetector(DetectOptions(grow=grow)).run(batches_of(damaged, [5, 11], user)))
+    masks = np.concatenate([b.masks for b in out])
+    found = np.concatenate([np.any([b.extras["detected"][k] for k in DETECTOR_KINDS], axis=0) for b in out])
+    assert found.any()
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)
+    grown = np.stack([cv2.dilate(f.view(np.uint8), disc).view(bool) for f in found])
+    assert np.array_equal(masks, user | grown)  # the user's masks as they were, detections grown
+    assert not np.array_equal(grown, found)

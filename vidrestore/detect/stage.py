@@ -44,6 +44,9 @@ class DetectOptions:
     blotch_sensitivity: float = 1.0
     logo_sensitivity: float = 1.0
     logo_frames: int = 60
+    # Detected damage is grown by this many pixels (a disc, as `fix --dilate` grows mask files)
+    # before it joins ``batch.masks``; ``extras["detected"]`` keeps it as found.
+    grow: int = 0
 
     def __post_init__(self) -> None:
         kinds = tuple(self.kinds)
@@ -61,6 +64,8 @@ class DetectOptions:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0.05 <= value <= 20):
                 raise OptionError(f"{name.replace('_', ' ')} must be between 0.05 and 20, got {value!r}")
+        if not isinstance(self.grow, int) or self.grow < 0:
+            raise OptionError(f"detected damage can only grow by 0 or more pixels, got {self.grow!r}")
         if not isinstance(self.logo_frames, int) or self.logo_frames < 1:
             raise OptionError(f"logo frames must be a positive whole number, got {self.logo_frames!r}")
 
@@ -149,7 +154,8 @@ class DamageDetector:
         def apply(kind: str, pos: int, mask: np.ndarray | PointMask | None) -> None:
             batch, row = slots[pos]
             if mask is not None:
-                self._flagged[kind] += _merge(mask, batch.extras["detected"][kind][row], batch.masks[row])
+                self._flagged[kind] += _merge(mask, batch.extras["detected"][kind][row])
+                _merge(mask, batch.masks[row], grow=self.options.grow)
             waiting[pos] -= 1
             if waiting[pos] == 0:
                 self._pixels += batch.masks[row].size
@@ -310,9 +316,9 @@ def _prepare_second(
 SPARSE_POINTS = 20000  # masks with fewer set pixels are merged point by point
 
 
-def _merge(mask: np.ndarray | PointMask, *targets: np.ndarray) -> int:
-    """OR ``mask`` into each of ``targets`` (bool (H, W)), writing only near its set pixels;
-    returns how many it has.
+def _merge(mask: np.ndarray | PointMask, target: np.ndarray, grow: int = 0) -> int:
+    """OR ``mask`` (grown by ``grow`` px, a disc) into ``target`` (bool (H, W)), writing only near
+    its set pixels; returns how many it has.
 
     The targets are fresh zeroed frames, and writing a whole frame makes the system hand over
     every page of it (about 0.5 ms per 720p frame here); detections are usually a few small
@@ -324,16 +330,28 @@ def _merge(mask: np.ndarray | PointMask, *targets: np.ndarray) -> int:
     n = flat.size
     if n == 0:
         return 0
-    if n <= SPARSE_POINTS:
-        y, x = np.divmod(flat, mask.shape[1])
-        for target in targets:
-            target[y, x] = True
+    h, w = target.shape
+    if grow > 0:
+        y, x = np.divmod(flat, w)
+        y0, y1 = max(0, int(y.min()) - grow), min(h, int(y.max()) + grow + 1)
+        x0, x1 = max(0, int(x.min()) - grow), min(w, int(x.max()) + grow + 1)
+        box = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        box[y - y0, x - x0] = 1
+        box = cv2.dilate(box, _disc(grow))
+        target[y0:y1, x0:x1] |= box.view(bool)
+    elif n <= SPARSE_POINTS:
+        y, x = np.divmod(flat, w)
+        target[y, x] = True
     else:
         dense = mask.dense() if isinstance(mask, PointMask) else mask
-        rows = slice(flat[0] // mask.shape[1], flat[-1] // mask.shape[1] + 1)
-        for target in targets:
-            target[rows] |= dense[rows]
+        rows = slice(flat[0] // w, flat[-1] // w + 1)
+        target[rows] |= dense[rows]
     return n
+
+
+def _disc(radius: int) -> np.ndarray:
+    """The structuring element `fix --dilate` grows masks with."""
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def detect_frames(
