@@ -143,6 +143,11 @@ class WorkerDetector:
                 process.kill()
                 process.wait()
         self._reader.join(timeout=2)
+        for pipe in (process.stdin, process.stdout):
+            try:
+                pipe.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
         if not self._ring.closed:
             try:
                 self._ring.close()
