@@ -137,7 +137,8 @@ class DamageDetector:
         (which release the GIL) goes to two worker threads, ahead of the decisions here: the
         luma conversion and each detector's ``prepare`` (the scratch band image, the blotch
         motion between frames, the logo statistics); see ``_prepared``. ``threads=False`` gives
-        the same masks in this thread alone.
+        the same masks in this thread alone. Where a second process pays (``_start_worker``),
+        the blotch detector moves to one instead, and no threads are used (measured slower).
         """
         held: deque[FrameBatch] = deque()
         slots: dict[int, tuple[FrameBatch, int]] = {}
@@ -151,7 +152,7 @@ class DamageDetector:
             self.lookahead = max(d.lookahead for d in self._detectors)
         self._used = True
 
-        def apply(kind: str, pos: int, mask: np.ndarray | PointMask | None) -> None:
+        def apply(kind: str, pos: int, mask: Detection) -> None:
             batch, row = slots[pos]
             if mask is not None:
                 self._flagged[kind] += _merge(mask, batch.extras["detected"][kind][row])
