@@ -61,7 +61,11 @@ def _log(run: Path) -> list[dict]:
 
 
 def test_a_few_steps_reduce_the_loss(tmp_path):
-    config = tiny_config(tmp_path, lr_g=3e-3, beta1=0.9, warmup_steps=100, temporal_weight=0.5, val_samples=0)
+    # no held-out split: it hashes image paths, so under a random tmp_path the first batch (and how
+    # fast 20 steps bring its loss down: 0.71-0.85 of the first) would change from run to run
+    config = tiny_config(
+        tmp_path, lr_g=3e-3, beta1=0.9, warmup_steps=100, temporal_weight=0.5, val_samples=0, val_fraction=0.0
+    )
     trainer = Trainer(config, CPU)
     batch = next(iter(trainer.loader))
     first = trainer.train_step(batch)["loss_g"]
