@@ -217,6 +217,19 @@ def test_split_holds_out_clip_tails_and_some_images(dataset_dirs):
     assert split_items(items, 0.0) == (items, [])
 
 
+def test_the_image_split_is_the_same_wherever_the_data_lives(tmp_path):
+    for i in range(40):
+        for root in ("one", "elsewhere/two"):
+            folder = tmp_path / root / ("deep" if i % 3 else "")
+            folder.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(folder / f"im{i}.png"), _frame(i % 7))
+    held = []
+    for root in ("one", "elsewhere/two"):
+        items, _ = scan_sources([str(tmp_path / root)])
+        held.append(sorted(i.name for i in split_items(items, 0.25)[1]))
+    assert held[0] == held[1] and 0 < len(held[0]) < 40
+
+
 def test_sampler_resumes_mid_epoch_and_splits_ranks(dataset_dirs):
     items, _ = scan_sources([str(dataset_dirs["images"])])
     ds = _dataset(items, clip_length=1, min_length=20)

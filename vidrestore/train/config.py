@@ -28,7 +28,7 @@ class TrainConfig:
     # data
     data: tuple[str, ...] = ()
     val_data: tuple[str, ...] = ()  # empty: hold out val_fraction of data
-    val_fraction: float = 0.1  # images by a hash of their path, clips by their last frames
+    val_fraction: float = 0.1  # images by a hash of their path in their folder, clips by their last frames
     clip_length: int = 1  # T consecutive frames per clip sample; images are clips of length 1
     crop_size: int = 160
     min_scale: float = 0.2  # smallest resize factor (frames shrink so that big holes fit the crop)

@@ -34,6 +34,7 @@ class Item:
     start: int
     stop: int
     files: tuple[str, ...] = ()  # the frame files of a frame-sequence clip
+    name: str = ""  # path inside its source folder: what the held-out split hashes (split_items)
 
     @property
     def n_frames(self) -> int:
@@ -47,7 +48,10 @@ def scan_sources(specs: tuple[str, ...] | list[str]) -> tuple[list[Item], int]:
     for spec in specs:
         kind, path = parse_source(spec)
         if kind == "images":
-            items += [Item("image", str(p), 0, 1) for p in _files_under(path, IMAGE_EXTENSIONS)]
+            items += [
+                Item("image", str(p), 0, 1, name=p.relative_to(path).as_posix())
+                for p in _files_under(path, IMAGE_EXTENSIONS)
+            ]
         elif kind == "frames":
             for folder in _frame_folders(path):
                 files = tuple(str(p) for p in sorted(_images_in(folder), key=_natural_key))
@@ -86,15 +90,16 @@ def parse_source(spec: str) -> tuple[str, Path]:
 
 
 def split_items(items: list[Item], fraction: float, min_clip: int = 1) -> tuple[list[Item], list[Item]]:
-    """Hold out ``fraction`` of the data: whole images chosen by a hash of their path, and the last
-    frames of every clip (neighbouring frames are near copies, so clips split in time)."""
+    """Hold out ``fraction`` of the data: whole images chosen by a hash of their path inside their
+    source folder (so the split is the same wherever the data is mounted), and the last frames of
+    every clip (neighbouring frames are near copies, so clips split in time)."""
     train: list[Item] = []
     val: list[Item] = []
     if fraction <= 0:
         return list(items), []
     for item in items:
         if item.kind == "image":
-            held = (zlib.crc32(item.path.encode()) % 10_000) < fraction * 10_000
+            held = (zlib.crc32((item.name or item.path).encode()) % 10_000) < fraction * 10_000
             (val if held else train).append(item)
             continue
         cut = item.start + int(round(item.n_frames * (1 - fraction)))
