@@ -237,3 +237,19 @@ def test_stopping_early_stops_the_worker() -> None:
     # the stage can run again, with a fresh worker
     assert len(list(stage.run(batches_of(frames, [15, 15])))) == 2
     assert not worker_pids()
+
+
+def test_no_process_where_none_can_be_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vidrestore.detect.worker as worker_module
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(worker_module.subprocess, "Popen", refuse)
+    frames = damaged_clip(12)
+    inline = detected(DamageDetector(DetectOptions(), worker=False), batches_of(frames, [6, 6]))
+    stage = DamageDetector(DetectOptions(), worker=True)
+    assert stage._start_worker((240, 320)) == []  # the stage keeps its own detectors
+    fallback = detected(DamageDetector(DetectOptions(), worker=True), batches_of(frames, [6, 6]))
+    for kind in DETECTOR_KINDS:
+        assert np.array_equal(inline[kind], fallback[kind])

@@ -80,13 +80,19 @@ class WorkerDetector:
         self._ring, self._ring_file = _shared_ring(self.slots * self._frame_bytes)
         self._stderr = tempfile.TemporaryFile()
         args = [kind, str(sensitivity), str(shape[0]), str(shape[1]), str(logo_frames), str(self.slots)]
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "vidrestore.detect.worker", str(self._ring_file.fileno()), *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            pass_fds=(self._ring_file.fileno(),),
-        )
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "vidrestore.detect.worker", str(self._ring_file.fileno()), *args],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                pass_fds=(self._ring_file.fileno(),),
+            )
+        except BaseException:
+            self._ring.close()
+            self._ring_file.close()
+            self._stderr.close()
+            raise
         self._free: queue.Queue[int] = queue.Queue()
         for slot in range(self.slots):
             self._free.put(slot)
@@ -228,10 +234,13 @@ def start_worker(
     kind: str, sensitivity: float, shape: tuple[int, int], logo_frames: int
 ) -> WorkerDetector | None:
     """A worker for ``kind``, or None where no process can be started (the stage then runs the
-    detector itself)."""
+    detector itself): off POSIX systems (the ring's descriptor is inherited with ``pass_fds``),
+    or when the system refuses a process, a pipe or the memory."""
+    if os.name != "posix":
+        return None
     try:
         return WorkerDetector(kind, sensitivity, shape, logo_frames)
-    except OSError:
+    except (OSError, ValueError):
         return None
 
 
