@@ -223,7 +223,7 @@ def test_detections_are_added_to_masks_already_set(box: tuple[int, int, int, int
     targets = _blank_masks(2, 240, 320)
     targets[1, 100:110, 100:110] = True  # set by the user before detection
     before = targets.copy()
-    assert _merge(mask, targets[0]) == _merge(mask, targets[1]) == np.count_nonzero(mask)
+    assert _merge(mask, targets[0], targets[1]) == np.count_nonzero(mask)
     assert np.array_equal(targets[0], before[0] | mask) and np.array_equal(targets[1], before[1] | mask)
 
 
