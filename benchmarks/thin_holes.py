@@ -31,8 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidrestore.damage import make_masks, render_damage
-from vidrestore.evaluate import _KIND_SEED, load_clip
+from vidrestore.evaluate import load_clip, synthetic_damage
 from vidrestore.inpaint.classical import ClassicalInpainter
 from vidrestore.inpaint.crops import CropSettings
 from vidrestore.inpaint.engine import GanInpainter
@@ -103,14 +102,10 @@ def measure(
     table: dict[str, dict[str, dict[int, np.ndarray]]] = {}
     for file, start in HELD_OUT:
         reference = load_clip(clips / file, start, frames)
-        t, h, w, _ = reference.shape
         for kind in kinds:
             bins = table.setdefault(Path(file).stem, {}).setdefault(kind, {})
             for seed in seeds:
-                rng = np.random.default_rng(seed * 1000 + _KIND_SEED[kind])
-                holes = make_masks(kind, t, h, w, rng)
-                painted, _ = render_damage(reference, kind, rng, masks=holes)
-                damaged = np.where(holes[..., None], painted, reference)
+                holes, damaged = synthetic_damage(reference, kind, seed)
                 grown = grow_masks(holes, DILATE)
                 fills = {"telea": telea.inpaint(damaged, grown), "gan": network.inpaint(damaged, grown)}
                 accumulate(bins, reference, fills, holes, grown, network.settings.group_gap, weights)

@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from vidrestore.damage import DAMAGE_KINDS
-from vidrestore.evaluate import _KIND_SEED, EvalOptions, evaluate, format_table
+from vidrestore.evaluate import (
+    _KIND_SEED,
+    EvalOptions,
+    evaluate,
+    format_table,
+    load_clip,
+    synthetic_damage,
+)
 from vidrestore.metrics import flicker, psnr, ssim
 
 
@@ -73,3 +80,21 @@ def test_eval_damage_does_not_depend_on_the_order_of_kinds(clip: Path) -> None:
 
     assert figures(("box", "blotch")) == figures(("blotch", "box"))
     assert set(_KIND_SEED) == set(DAMAGE_KINDS)
+
+
+def test_eval_reports_how_much_of_the_holes_neighbours_filled(clip: Path) -> None:
+    rows = evaluate(clip, EvalOptions(methods=("telea", "telea+temporal"), kinds=("blotch",), frames=6))
+    per_frame, temporal = rows
+    assert "propagated" not in per_frame
+    # one-frame blotches on a moving clip: the neighbours show almost all of what each one hides
+    assert 0.5 < temporal["propagated"] <= 1.0
+    assert "propagated" in format_table(rows).splitlines()[0]
+
+
+def test_synthetic_damage_is_seeded_and_only_inside_the_holes(clip: Path) -> None:
+    reference = load_clip(clip, 0, 4)
+    holes, damaged = synthetic_damage(reference, "blob", seed=3)
+    again, _ = synthetic_damage(reference, "blob", seed=3)
+    other, _ = synthetic_damage(reference, "blob", seed=4)
+    assert holes.any() and np.array_equal(holes, again) and not np.array_equal(holes, other)
+    assert np.array_equal(damaged[~holes], reference[~holes])

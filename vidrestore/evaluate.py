@@ -58,21 +58,27 @@ def load_clip(path: Path, start: int, count: int) -> np.ndarray:
 _KIND_SEED = {kind: i for i, kind in enumerate(("logo", "blob", "scratch", "blotch", "box", "brush"))}
 
 
+def synthetic_damage(reference: np.ndarray, kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The holes (T, H, W) and damaged clip that `vidrestore eval` makes for ``kind`` and ``seed``."""
+    t, h, w, _ = reference.shape
+    rng = np.random.default_rng(seed * 1000 + _KIND_SEED[kind])
+    holes = make_masks(kind, t, h, w, rng)
+    painted, _ = render_damage(reference, kind, rng, masks=holes)
+    return holes, np.where(holes[..., None], painted, reference)
+
+
 def evaluate(clean: Path, options: EvalOptions, json_out: Path | None = None) -> list[dict[str, object]]:
     """One row per (kind, method): the four figures of ``quality_report`` plus seconds."""
     for kind in options.kinds:
         if kind not in DAMAGE_KINDS:
             raise OptionError(f"unknown damage kind {kind!r}; choose from {', '.join(DAMAGE_KINDS)}")
     reference = load_clip(Path(clean), options.start, options.frames)
-    t, h, w, _ = reference.shape
+    t = len(reference)
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="vidrestore-eval-") as tmp:
         work = Path(tmp)
         for kind in options.kinds:
-            rng = np.random.default_rng(options.seed * 1000 + _KIND_SEED[kind])
-            holes = make_masks(kind, t, h, w, rng)
-            painted, _ = render_damage(reference, kind, rng, masks=holes)
-            damaged = np.where(holes[..., None], painted, reference)
+            holes, damaged = synthetic_damage(reference, kind, options.seed)
             clip_dir, mask_dir = work / f"{kind}-in", work / f"{kind}-masks"
             _write_folder(clip_dir, damaged)
             _write_folder(mask_dir, holes.astype(np.uint8)[..., None].repeat(3, -1) * 255)
@@ -80,7 +86,7 @@ def evaluate(clean: Path, options: EvalOptions, json_out: Path | None = None) ->
                 out_dir = work / f"{kind}-{method}"
                 started = time.perf_counter()
                 base, _, flag = method.partition("+")
-                restore(
+                summary = restore(
                     clip_dir,
                     out_dir,
                     mask=mask_dir,
@@ -99,6 +105,8 @@ def evaluate(clean: Path, options: EvalOptions, json_out: Path | None = None) ->
                     "hole_fraction": float(holes.mean()),
                 }
                 row.update({k2: round(v, 3) for k2, v in quality_report(reference, output, holes).items()})
+                if flag == "temporal":  # share of the (grown) holes filled from other frames, not invented
+                    row["propagated"] = round(summary.propagated_fraction, 3)
                 row["seconds"] = round(seconds, 2)
                 rows.append(row)
     if json_out is not None:
@@ -111,6 +119,8 @@ def evaluate(clean: Path, options: EvalOptions, json_out: Path | None = None) ->
 def format_table(rows: list[dict[str, object]]) -> str:
     """Rows as an aligned plain-text table (also valid Markdown)."""
     columns = ["kind", "method", "psnr_hole", "psnr_full", "ssim", "flicker", "seconds"]
+    if any("propagated" in r for r in rows):
+        columns.insert(-1, "propagated")
     cells = [[str(r.get(c, "")) for c in columns] for r in rows]
     widths = [
         max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)
