@@ -294,3 +294,52 @@ def test_classical_radius_comes_only_from_a_valid_card_entry(card: dict, radius:
     from vidrestore.inpaint.engine import classical_radius
 
     assert classical_radius(card) == radius
+
+
+@pytest.mark.parametrize(
+    ("shape", "cap", "expected"),
+    [((32, 32), 1.0, (32, 32)), ((32, 32), 1.5, (48, 48)), ((32, 64), 2.0, (64, 128)),
+     ((96, 80), 2.0, (128, 112)), ((128, 64), 2.0, (128, 64)), ((112, 32), 1.1, (128, 32))],
+)  # fmt: skip
+def test_small_inputs_are_enlarged_towards_the_working_size_by_at_most_the_cap(
+    shape: tuple[int, int], cap: float, expected: tuple[int, int]
+) -> None:
+    from vidrestore.inpaint.engine import enlarged_shape
+
+    settings = CropSettings(working_size=128, stride=16, bucket_step=32, max_upscale=cap)
+    assert enlarged_shape(shape, settings) == expected  # multiples of the stride, never past 128
+
+
+def test_enlarged_crops_reach_the_network_bigger_and_come_back_in_place(tmp_path: Path) -> None:
+    frames, masks = scene(n=2), np.zeros((2, 96, 128), bool)
+    masks[0, 40:52, 50:66] = True  # a small hole: its crop is far below the working size
+    masks[1, 10:22, 90:110] = True
+    path = save_generator(generator(), tmp_path / "g.safetensors", {"small_windows": {"max_upscale": 2}})
+    engine = GanInpainter.from_options(InpaintOptions(method="gan", weights=str(path), device="cpu"))
+    assert engine.settings.max_upscale == 2.0
+    seen: list[tuple[int, ...]] = []
+    predict = engine.predict
+    engine.predict = lambda images, holes: (seen.append(images.shape), predict(images, holes))[1]  # type: ignore[method-assign]
+    out = engine.inpaint(frames, masks)
+    plain = GanInpainter(generator()).inpaint(frames, masks)
+    from vidrestore.inpaint.engine import enlarged_shape
+
+    buckets = {crop.bucket for crop in plan_crops(masks, engine.settings)}
+    enlarged = {enlarged_shape(bucket, engine.settings) for bucket in buckets}
+    assert {shape[1:3] for shape in seen} == enlarged
+    assert all(big[0] * big[1] > small[0] * small[1] for big, small in zip(sorted(enlarged), sorted(buckets),
+                                                                          strict=True))
+    assert np.array_equal(out[~masks], frames[~masks])  # only hole pixels change
+    assert not np.array_equal(out[masks], plain[masks])  # and they came from the enlarged run
+    assert psnr(frames, out, masks) > 15  # a fill, not garbage: the crop went back where it came from
+
+
+@pytest.mark.parametrize(
+    ("card", "factor"),
+    [({}, 1.0), ({"small_windows": {"max_upscale": 1.5}}, 1.5), ({"small_windows": "x"}, 1.0),
+     ({"small_windows": {"max_upscale": 0.5}}, 1.0), ({"small_windows": {"max_upscale": "2"}}, 1.0)],
+)  # fmt: skip
+def test_max_upscale_comes_only_from_a_valid_card_entry(card: dict, factor: float) -> None:
+    from vidrestore.inpaint.engine import max_upscale
+
+    assert max_upscale(card) == factor

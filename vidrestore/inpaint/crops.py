@@ -40,6 +40,11 @@ class CropSettings:
     # filled by OpenCV Telea instead of the network: 0 = never. Model cards set it where it was measured
     # that the network does not beat Telea on thin holes (see GanInpainter.from_options).
     classical_radius: float = 0.0
+    # Network inputs smaller than the working size are enlarged by up to this factor before the
+    # network and the fill shrunk back: a model that learned on frames scaled down to its crop can
+    # fill a small window better at a larger scale (carphone's 176x144 frames). 1 = never; model
+    # cards set it where it was measured (see GanInpainter.from_options, benchmarks/small_windows.py).
+    max_upscale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.bucket_step % self.stride or self.working_size % self.bucket_step:

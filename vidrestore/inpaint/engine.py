@@ -71,7 +71,10 @@ class GanInpainter:
         device = resolve_device(options.device)
         model, card = load_generator(options.weights, device)
         settings = CropSettings.for_model(
-            model.config, classical_radius=classical_radius(card), feather=options.feather
+            model.config,
+            classical_radius=classical_radius(card),
+            max_upscale=max_upscale(card),
+            feather=options.feather,
         )
         return cls(model, device, options.batch_size, options.precision, settings)
 
@@ -93,7 +96,7 @@ class GanInpainter:
             while start < len(group):  # batch_size may shrink after an out-of-memory error
                 chunk = group[start : start + self.batch_size]
                 images, holes = _cut_crops(frames, masks, chunk)
-                for crop, fill in zip(chunk, self.predict(images, holes), strict=True):
+                for crop, fill in zip(chunk, self._predict_enlarged(images, holes), strict=True):
                     _paste(out, frames, crop, fill)
                 start += len(chunk)
         return out
@@ -112,6 +115,21 @@ class GanInpainter:
             ys, xs, alpha = (np.concatenate([getattr(c, k) for c in owned]) for k in ("ys", "xs", "alpha"))
             _paste(out, frames, Crop(int(i), (0, h, 0, w), (h, w), (h, w), ys, xs, alpha), fill[0])
         return out
+
+    def _predict_enlarged(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        """``predict`` on crops enlarged by up to ``settings.max_upscale`` when they are smaller than
+        the working size; the fills come back at the crops' own size."""
+        h, w = images.shape[1:3]
+        size = enlarged_shape((h, w), self.settings)
+        if size == (h, w):
+            return self.predict(images, holes)
+        dsize = (size[1], size[0])
+        big = np.stack([cv2.resize(image, dsize, interpolation=cv2.INTER_CUBIC) for image in images])
+        big_holes = np.stack(
+            [cv2.resize(hole.view(np.uint8), dsize, interpolation=cv2.INTER_NEAREST) for hole in holes]
+        ).astype(bool)
+        fills = self.predict(big, big_holes)
+        return np.stack([cv2.resize(fill, (w, h), interpolation=cv2.INTER_AREA) for fill in fills])
 
     def predict(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
         """Network fill for equally shaped uint8 crops (n, h, w, 3) and bool holes (n, h, w).
@@ -160,6 +178,24 @@ def classical_radius(card: dict) -> float:
     thin = card.get("thin_holes") or {}
     radius = thin.get("classical_radius", 0.0) if isinstance(thin, dict) else 0.0
     return float(radius) if isinstance(radius, int | float) and radius > 0 else 0.0
+
+
+def max_upscale(card: dict) -> float:
+    """Factor up to which the card's measurements say small network inputs should be enlarged; 1 = never."""
+    small = card.get("small_windows") or {}
+    factor = small.get("max_upscale", 1.0) if isinstance(small, dict) else 1.0
+    return float(factor) if isinstance(factor, int | float) and factor > 1 else 1.0
+
+
+def enlarged_shape(shape: tuple[int, int], settings: CropSettings) -> tuple[int, int]:
+    """The network input shape for a crop of ``shape``: enlarged towards the working size by at most
+    ``settings.max_upscale``, in multiples of the network's stride; ``shape`` itself when not enlarged."""
+    factor = min(settings.max_upscale, settings.working_size / max(shape))
+    if factor <= 1.0:
+        return shape
+    stride = settings.stride
+    h, w = (max(stride, round(side * factor / stride) * stride) for side in shape)
+    return (h, w) if h > shape[0] or w > shape[1] else shape
 
 
 def _classical_fill(frames: np.ndarray, masks: np.ndarray, crop: Crop) -> np.ndarray:
