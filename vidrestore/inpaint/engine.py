@@ -2,7 +2,8 @@
 
 Per call: plan crops (``crops.py``), fill thin groups with OpenCV Telea when the model card says the
 network does not beat it there (``CropSettings.classical_radius``), group the rest by bucket shape,
-cut/resize/pad each window, run the generator in batches (halving the batch on out-of-memory, never
+cut/resize/pad each window, enlarge inputs far below the working size when the card says it helps
+(``CropSettings.max_upscale``), run the generator in batches (halving the batch on out-of-memory, never
 skipping a crop), then resize each fill back and paste only the hole pixels the crop owns, blended
 with the frame over a thin band inside the mask edge so seams do not show.
 Pixels outside the masks are never changed.
