@@ -26,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+# the same held-out clips, frames and mask growth as the thin-hole measurement of the same card
+from thin_holes import CLIPS, DILATE, HELD_OUT  # a sibling script in benchmarks/
+
 from vidrestore.evaluate import load_clip, synthetic_damage
 from vidrestore.inpaint.crops import CropSettings
 from vidrestore.inpaint.engine import GanInpainter, classical_radius
@@ -33,9 +36,6 @@ from vidrestore.metrics import psnr
 from vidrestore.models.weights import card_path, load_generator
 from vidrestore.train.data import grow_masks
 
-CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips"
-HELD_OUT = (("carphone", "carphone.mp4", 0), ("bigbuckbunny", "bigbuckbunny.mp4", 79))
-DILATE = 3  # as `fix --dilate` by default
 MAX_LOSS = 0.05  # dB a factor may lose on any clip and kind and still be chosen
 
 
@@ -51,7 +51,8 @@ def measure(
         for cap in caps
     }
     table: dict[str, dict[str, dict[float, float]]] = {}
-    for name, file, start in HELD_OUT:
+    for file, start in HELD_OUT:
+        name = Path(file).stem
         reference = load_clip(clips / file, start, frames)
         for kind in kinds:
             scores: dict[float, list[float]] = {cap: [] for cap in caps}
