@@ -113,6 +113,22 @@ def test_feather_weights_fall_towards_the_mask_edge() -> None:
     assert (hard.alpha == 1).all()
 
 
+def test_the_feather_band_follows_the_users_holes_not_what_propagation_left() -> None:
+    edge = box(200, 200, (50, 150, 50, 150))  # the grown hole; its left half was propagated
+    mask = box(200, 200, (50, 150, 100, 150))
+    (crop,) = plan_frame(mask, SETTINGS, edge=edge)
+    check_plan(mask, [crop])
+    alpha = np.zeros(mask.shape, np.float32)
+    alpha[crop.ys, crop.xs] = crop.alpha
+    assert alpha[100, 100] == 1.0  # next to propagated pixels: the frame there is the damage itself
+    assert alpha[50, 120] == pytest.approx(1 / 3) and alpha[100, 149] == pytest.approx(1 / 3)  # outer edge
+    (plain,) = plan_frame(mask, SETTINGS)
+    assert plain.alpha[(plain.ys == 100) & (plain.xs == 100)][0] == pytest.approx(1 / 3)
+    crops = plan_crops(np.stack([mask, mask]), SETTINGS, np.stack([edge, mask]))
+    (again,) = [c for c in crops if c.frame == 1]
+    assert np.array_equal(again.alpha, plain.alpha)  # same mask, other edges: planned anew, not reused
+
+
 def test_a_static_mask_is_planned_once_and_reused() -> None:
     mask = box(240, 320, (20, 60, 30, 90), (150, 155, 0, 320))
     masks = np.stack([mask, mask, np.zeros_like(mask), mask])

@@ -84,7 +84,9 @@ class InpaintHoles:
             masks = batch.ensure_masks()
             holed = np.flatnonzero(masks.reshape(len(batch), -1).any(axis=1))
             if holed.size:
-                filled = self.inpainter.inpaint(batch.frames[holed], masks[holed])
+                holes = batch.extras.get("holes")  # the grown holes, when propagation shrank the masks
+                edges = None if holes is None else holes[holed]
+                filled = self.inpainter.inpaint(batch.frames[holed], masks[holed], edges)
                 batch.frames[holed] = composite(batch.frames[holed], filled, masks[holed])
             touched = np.isin(np.arange(len(batch)), holed) | batch.extras.get("touched", False)
             batch.extras["untouched"] = ~touched

@@ -18,7 +18,8 @@ class ClassicalInpainter:
         self.radius = radius
         self._flag = _FLAGS[method]
 
-    def inpaint(self, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    def inpaint(self, frames: np.ndarray, masks: np.ndarray, edges: np.ndarray | None = None) -> np.ndarray:
+        # ``edges`` is not needed: Telea and Navier-Stokes never blend with the hole's own pixels.
         out = frames.copy()
         for i in range(len(frames)):
             if masks[i].any():

@@ -80,27 +80,42 @@ class Crop:
         return self.work_shape != self.window_shape
 
 
-def plan_crops(masks: np.ndarray, settings: CropSettings) -> list[Crop]:
+def plan_crops(masks: np.ndarray, settings: CropSettings, edges: np.ndarray | None = None) -> list[Crop]:
     """Crops for a batch of bool masks (N, H, W), True = missing. Frames without holes get none.
 
+    ``edges`` (N, H, W), a superset of ``masks``: the holes whose border the feather band is measured
+    from (see ``plan_frame``); None = the masks themselves.
     A frame whose mask equals the previous frame's (a static logo) reuses that plan.
     """
     crops: list[Crop] = []
-    previous: tuple[np.ndarray, list[Crop]] | None = None
+    previous: tuple[np.ndarray, np.ndarray | None, list[Crop]] | None = None
     for index, mask in enumerate(masks):
         if not mask.any():
             continue
-        if previous is not None and np.array_equal(previous[0], mask):
-            plan = [replace(crop, frame=index) for crop in previous[1]]
+        edge = None if edges is None else edges[index]
+        if (
+            previous is not None
+            and np.array_equal(previous[0], mask)
+            and (edge is None or np.array_equal(previous[1], edge))
+        ):
+            plan = [replace(crop, frame=index) for crop in previous[2]]
         else:
-            plan = plan_frame(mask, settings, index)
-        previous = (mask, plan)
+            plan = plan_frame(mask, settings, index, edge)
+        previous = (mask, edge, plan)
         crops.extend(plan)
     return crops
 
 
-def plan_frame(mask: np.ndarray, settings: CropSettings, frame: int = 0) -> list[Crop]:
-    """Crops covering every hole pixel of one bool (H, W) mask exactly once."""
+def plan_frame(
+    mask: np.ndarray, settings: CropSettings, frame: int = 0, edge: np.ndarray | None = None
+) -> list[Crop]:
+    """Crops covering every hole pixel of one bool (H, W) mask exactly once.
+
+    The feather band lies along the border of ``edge`` (default: ``mask``), where the frame holds
+    clean pixels. After temporal propagation the mask is what is left of the user's (grown) holes,
+    and its border with the propagated pixels runs through the damage itself: blending the fill
+    with the frame there would paint the damage back in, so the band follows the user's holes.
+    """
     height, width = mask.shape
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
@@ -123,7 +138,11 @@ def plan_frame(mask: np.ndarray, settings: CropSettings, frame: int = 0) -> list
     # 1/feather, 2/feather, ... 1 from the edge in: a pixel deeper than ``feather`` (the damage, in a mask
     # grown by at least that much: none of it is closer) is all fill
     if settings.feather > 0:
-        alpha = np.clip(dist[hy, hx] / settings.feather, 0.0, 1.0).astype(np.float32)
+        seam = dist
+        if edge is not None:
+            edge8 = edge[oy : oy + sub.shape[0], ox : ox + sub.shape[1]].astype(np.uint8) | sub8
+            seam = cv2.distanceTransform(edge8, cv2.DIST_L2, 5)
+        alpha = np.clip(seam[hy, hx] / settings.feather, 0.0, 1.0).astype(np.float32)
     else:
         alpha = np.ones(hy.size, np.float32)
     crops: list[Crop] = []

@@ -36,6 +36,7 @@ from vidrestore.inpaint.device import (
 from vidrestore.inpaint.registry import InpaintOptions
 from vidrestore.models.generator import InpaintGenerator
 from vidrestore.models.weights import load_generator
+from vidrestore.temporal.completion import push_pull_fill
 
 # Thin holes get exactly what ``--method telea`` gives them.
 _TELEA = ClassicalInpainter("telea")
@@ -79,10 +80,13 @@ class GanInpainter:
         )
         return cls(model, device, options.batch_size, options.precision, settings)
 
-    def inpaint(self, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        """uint8 (N, H, W, 3) + bool (N, H, W) -> uint8 (N, H, W, 3); only masked pixels change."""
+    def inpaint(self, frames: np.ndarray, masks: np.ndarray, edges: np.ndarray | None = None) -> np.ndarray:
+        """uint8 (N, H, W, 3) + bool (N, H, W) -> uint8 (N, H, W, 3); only masked pixels change.
+
+        ``edges``: see ``Inpainter.inpaint``; the feather band runs along their border.
+        """
         _check_inputs(frames, masks)
-        crops = plan_crops(masks, self.settings)
+        crops = plan_crops(masks, self.settings, edges)
         if not crops:
             return frames
         out = frames.copy()
@@ -125,7 +129,14 @@ class GanInpainter:
         if size == (h, w):
             return self.predict(images, holes)
         dsize = (size[1], size[0])
-        big = np.stack([cv2.resize(image, dsize, interpolation=cv2.INTER_CUBIC) for image in images])
+        # Bicubic enlargement reaches 2 pixels across the hole border, so whatever the hole holds
+        # (damage paint) would bleed into the known ring the network trusts: smooth it over first.
+        big = np.stack(
+            [
+                cv2.resize(_smooth_holes(image, hole), dsize, interpolation=cv2.INTER_CUBIC)
+                for image, hole in zip(images, holes, strict=True)
+            ]
+        )
         big_holes = np.stack(
             [cv2.resize(hole.view(np.uint8), dsize, interpolation=cv2.INTER_NEAREST) for hole in holes]
         ).astype(bool)
@@ -197,6 +208,13 @@ def enlarged_shape(shape: tuple[int, int], settings: CropSettings) -> tuple[int,
     stride = settings.stride
     h, w = (max(stride, round(side * factor / stride) * stride) for side in shape)
     return (h, w) if h > shape[0] or w > shape[1] else shape
+
+
+def _smooth_holes(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """uint8 crop with its hole pixels replaced by a smooth fill from the known ones (push-pull)."""
+    if not hole.any() or hole.all():
+        return image
+    return np.clip(np.rint(push_pull_fill(image, hole)), 0, 255).astype(np.uint8)
 
 
 def _classical_fill(frames: np.ndarray, masks: np.ndarray, crop: Crop) -> np.ndarray:
