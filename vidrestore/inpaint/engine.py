@@ -67,6 +67,11 @@ class GanInpainter:
         self.settings = settings or CropSettings.for_model(model.config)
         self.threads = threads or default_cpu_threads()  # CPU only; see default_cpu_threads
 
+    @property
+    def _enlarges(self) -> bool:
+        """Whether small crops are resampled bicubically (the one step that reads hole pixels)."""
+        return self.settings.max_upscale > 1.0
+
     @classmethod
     def from_options(cls, options: InpaintOptions) -> GanInpainter:
         """Resolve device and precision, load (and verify) the weights named by ``options.weights``."""
@@ -90,6 +95,7 @@ class GanInpainter:
         if not crops:
             return frames
         out = frames.copy()
+        seen = hide_damage(frames, masks, edges, self.settings.feather) if self._enlarges else frames
         by_bucket: dict[tuple[int, int], list[Crop]] = defaultdict(list)
         for crop in crops:
             if crop.classical:
@@ -100,7 +106,7 @@ class GanInpainter:
             start = 0
             while start < len(group):  # batch_size may shrink after an out-of-memory error
                 chunk = group[start : start + self.batch_size]
-                images, holes = _cut_crops(frames, masks, chunk)
+                images, holes = _cut_crops(seen, masks, chunk)
                 for crop, fill in zip(chunk, self._predict_enlarged(images, holes), strict=True):
                     _paste(out, frames, crop, fill)
                 start += len(chunk)
@@ -129,14 +135,7 @@ class GanInpainter:
         if size == (h, w):
             return self.predict(images, holes)
         dsize = (size[1], size[0])
-        # Bicubic enlargement reaches 2 pixels across the hole border, so whatever the hole holds
-        # (damage paint) would bleed into the known ring the network trusts: smooth it over first.
-        big = np.stack(
-            [
-                cv2.resize(_smooth_holes(image, hole), dsize, interpolation=cv2.INTER_CUBIC)
-                for image, hole in zip(images, holes, strict=True)
-            ]
-        )
+        big = np.stack([cv2.resize(image, dsize, interpolation=cv2.INTER_CUBIC) for image in images])
         big_holes = np.stack(
             [cv2.resize(hole.view(np.uint8), dsize, interpolation=cv2.INTER_NEAREST) for hole in holes]
         ).astype(bool)
@@ -210,11 +209,35 @@ def enlarged_shape(shape: tuple[int, int], settings: CropSettings) -> tuple[int,
     return (h, w) if h > shape[0] or w > shape[1] else shape
 
 
-def _smooth_holes(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """uint8 crop with its hole pixels replaced by a smooth fill from the known ones (push-pull)."""
-    if not hole.any() or hole.all():
-        return image
-    return np.clip(np.rint(push_pull_fill(image, hole)), 0, 255).astype(np.uint8)
+def hide_damage(frames: np.ndarray, masks: np.ndarray, edges: np.ndarray | None, band: int) -> np.ndarray:
+    """The frames with the damage itself (hole pixels deeper than ``band`` inside ``edges``, default
+    ``masks``) replaced by a smooth push-pull fill of what surrounds it; the same array if none.
+
+    The network ignores hole pixels, but resampling a crop (bicubic enlargement) reaches 2 px across
+    the hole's border and would carry the damage into the known ring the network trusts. The band
+    that ``fix --dilate`` grew the mask by holds clean pixels and is kept, as the feather keeps it.
+    """
+    out = frames
+    for i in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1)):
+        outline = masks[i] if edges is None else edges[i] | masks[i]
+        damage = masks[i]
+        if band > 0:
+            depth = cv2.distanceTransform(outline.astype(np.uint8), cv2.DIST_L2, 5)
+            damage = masks[i] & (depth > band)
+        ys, xs = np.nonzero(damage)
+        if ys.size == 0:
+            continue
+        h, w = damage.shape
+        y0, y1 = max(int(ys.min()) - 8, 0), min(int(ys.max()) + 9, h)
+        x0, x1 = max(int(xs.min()) - 8, 0), min(int(xs.max()) + 9, w)
+        box = damage[y0:y1, x0:x1]
+        if box.all():
+            continue
+        if out is frames:
+            out = frames.copy()
+        filled = push_pull_fill(frames[i, y0:y1, x0:x1], box)
+        out[i, y0:y1, x0:x1][box] = np.clip(np.rint(filled[box]), 0, 255).astype(np.uint8)
+    return out
 
 
 def _classical_fill(frames: np.ndarray, masks: np.ndarray, crop: Crop) -> np.ndarray:
