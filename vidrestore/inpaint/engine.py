@@ -67,11 +67,6 @@ class GanInpainter:
         self.settings = settings or CropSettings.for_model(model.config)
         self.threads = threads or default_cpu_threads()  # CPU only; see default_cpu_threads
 
-    @property
-    def _enlarges(self) -> bool:
-        """Whether small crops are resampled bicubically (the one step that reads hole pixels)."""
-        return self.settings.max_upscale > 1.0
-
     @classmethod
     def from_options(cls, options: InpaintOptions) -> GanInpainter:
         """Resolve device and precision, load (and verify) the weights named by ``options.weights``."""
@@ -95,18 +90,25 @@ class GanInpainter:
         if not crops:
             return frames
         out = frames.copy()
-        seen = hide_damage(frames, masks, edges, self.settings.feather) if self._enlarges else frames
         by_bucket: dict[tuple[int, int], list[Crop]] = defaultdict(list)
         for crop in crops:
             if crop.classical:
                 _paste(out, frames, crop, _classical_fill(frames, masks, crop))
             else:
                 by_bucket[crop.bucket].append(crop)
-        for group in by_bucket.values():
+        damage: np.ndarray | None = None
+        for bucket, group in by_bucket.items():
+            enlarged = enlarged_shape(bucket, self.settings) != bucket
+            if enlarged and damage is None:
+                damage = damage_masks(masks, edges, self.settings.feather)
             start = 0
             while start < len(group):  # batch_size may shrink after an out-of-memory error
                 chunk = group[start : start + self.batch_size]
-                images, holes = _cut_crops(seen, masks, chunk)
+                images, holes = _cut_crops(frames, masks, chunk)
+                if damage is not None and enlarged:
+                    # Bicubic enlargement reaches 2 px across the hole's border and would carry the
+                    # damage into the known ring the network trusts: smooth the damage over first.
+                    images = _smooth_over(images, _cut_crops(frames, damage, chunk)[1])
                 for crop, fill in zip(chunk, self._predict_enlarged(images, holes), strict=True):
                     _paste(out, frames, crop, fill)
                 start += len(chunk)
@@ -209,34 +211,32 @@ def enlarged_shape(shape: tuple[int, int], settings: CropSettings) -> tuple[int,
     return (h, w) if h > shape[0] or w > shape[1] else shape
 
 
-def hide_damage(frames: np.ndarray, masks: np.ndarray, edges: np.ndarray | None, band: int) -> np.ndarray:
-    """The frames with the damage itself (hole pixels deeper than ``band`` inside ``edges``, default
-    ``masks``) replaced by a smooth push-pull fill of what surrounds it; the same array if none.
+def damage_masks(masks: np.ndarray, edges: np.ndarray | None, band: int) -> np.ndarray:
+    """The damage itself: hole pixels deeper than ``band`` inside ``edges`` (default ``masks``).
 
-    The network ignores hole pixels, but resampling a crop (bicubic enlargement) reaches 2 px across
-    the hole's border and would carry the damage into the known ring the network trusts. The band
-    that ``fix --dilate`` grew the mask by holds clean pixels and is kept, as the feather keeps it.
+    The network ignores hole pixels; only resampling a crop reads them. The band that
+    ``fix --dilate`` grew the mask by holds clean picture and is kept, as the feather keeps it.
     """
-    out = frames
+    if band <= 0:
+        return masks
+    damage = np.zeros_like(masks)
     for i in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1)):
         outline = masks[i] if edges is None else edges[i] | masks[i]
-        damage = masks[i]
-        if band > 0:
-            depth = cv2.distanceTransform(outline.astype(np.uint8), cv2.DIST_L2, 5)
-            damage = masks[i] & (depth > band)
-        ys, xs = np.nonzero(damage)
-        if ys.size == 0:
+        depth = cv2.distanceTransform(outline.astype(np.uint8), cv2.DIST_L2, 5)
+        damage[i] = masks[i] & (depth > band)
+    return damage
+
+
+def _smooth_over(images: np.ndarray, damage: np.ndarray) -> np.ndarray:
+    """uint8 crops with their ``damage`` pixels replaced by a smooth push-pull fill of the rest."""
+    out = images
+    for k in np.flatnonzero(damage.reshape(len(damage), -1).any(axis=1)):
+        if damage[k].all():
             continue
-        h, w = damage.shape
-        y0, y1 = max(int(ys.min()) - 8, 0), min(int(ys.max()) + 9, h)
-        x0, x1 = max(int(xs.min()) - 8, 0), min(int(xs.max()) + 9, w)
-        box = damage[y0:y1, x0:x1]
-        if box.all():
-            continue
-        if out is frames:
-            out = frames.copy()
-        filled = push_pull_fill(frames[i, y0:y1, x0:x1], box)
-        out[i, y0:y1, x0:x1][box] = np.clip(np.rint(filled[box]), 0, 255).astype(np.uint8)
+        if out is images:
+            out = images.copy()
+        filled = push_pull_fill(images[k], damage[k])
+        out[k][damage[k]] = np.clip(np.rint(filled[damage[k]]), 0, 255).astype(np.uint8)
     return out
 
 
