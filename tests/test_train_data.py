@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
+from torchvision import tv_tensors
 
 from vidrestore.damage import DAMAGE_KINDS
 from vidrestore.errors import InputError, OptionError
 from vidrestore.train.config import TrainConfig
-from vidrestore.train.data import ClipDataset, ResumableSampler, collate_clips, grow_masks
+from vidrestore.train.data import ClipDataset, ResumableSampler, collate_clips, grow_masks, soften_video
 from vidrestore.train.sources import (
     _read_with_pyav,
     read_frames,
@@ -264,3 +265,43 @@ def test_training_holes_can_be_grown_as_fix_grows_them(dataset_dirs):
     assert np.mean(cover[1]) > 1.3 * np.mean(cover[0])
     with pytest.raises(OptionError, match="mask-dilate"):
         TrainConfig(data=("x",), mask_dilate=-1)
+
+
+def _high_frequency(frames: torch.Tensor) -> float:
+    """Mean absolute difference between horizontal neighbours: what softening takes away."""
+    return float((frames[..., 1:] - frames[..., :-1]).abs().mean())
+
+
+def test_softened_crops_keep_their_masks_shape_and_motion(dataset_dirs):
+    items, _ = scan_sources([f"frames:{dataset_dirs['frames']}"])
+    kw = dict(clip_length=3, mask_mix={"blob": 1.0}, min_scale=1.0, crop_size=48, hflip=False)
+    sharp, soft = _dataset(items, **kw), _dataset(items, soften=(1.0, 2.0), **kw)
+    for i in range(4):
+        a, b = sharp[(i, 0, 5)], soft[(i, 0, 5)]
+        assert b["frames"].shape == a["frames"].shape and b["frames"].dtype == torch.float32
+        assert torch.equal(a["masks"], b["masks"])  # the same crop and holes, only the pixels softened
+        assert not torch.equal(a["frames"], b["frames"])  # (how much detail goes: see the next test)
+        # every frame of a clip is softened alike, so the clip's motion is kept
+        diff = (b["frames"][1] - b["frames"][0]).abs().sum(0)
+        assert (diff > 0.1).float().mean() < 0.4
+
+
+def test_soften_video_removes_detail_finer_than_its_factor():
+    rng = np.random.default_rng(0)
+    noise = tv_tensors.Video(torch.from_numpy(rng.integers(0, 256, (2, 3, 40, 40), dtype=np.uint8)))
+    for factor, most in ((1.5, 0.8), (3.0, 0.5)):
+        soft = soften_video(noise, factor)
+        assert isinstance(soft, tv_tensors.Video) and soft.dtype == torch.uint8 and soft.shape == noise.shape
+        assert _high_frequency(soft.float()) < most * _high_frequency(noise.float())
+    assert torch.equal(soften_video(noise, 1.0), noise)
+
+
+def test_softening_off_draws_nothing_from_the_random_stream(dataset_dirs):
+    items, _ = scan_sources([f"frames:{dataset_dirs['frames']}"])
+    plain, off = _dataset(items), _dataset(items, soften=(0.0, 3.0))
+    for i in range(3):
+        assert torch.equal(plain[(i, 0, 7)]["frames"], off[(i, 0, 7)]["frames"])
+    with pytest.raises(OptionError, match="soften-prob"):
+        TrainConfig(data=("x",), soften_prob=1.5)
+    with pytest.raises(OptionError, match="soften-max"):
+        TrainConfig(data=("x",), soften_max=0.5)

@@ -38,6 +38,8 @@ class TrainConfig:
     mask_dir_prob: float = 0.5  # chance of drawing a mask from mask_dir when it is given
     mask_dilate: int = 0  # grow each hole by a random 0..N px, as `fix --dilate` grows masks (fix: 3)
     hflip: bool = True
+    soften_prob: float = 0.0  # chance that a crop is shrunk and enlarged again, as `fix` enlarges small video
+    soften_max: float = 2.0  # largest shrink factor of a softened crop (drawn log-uniform from 1)
     batch_size: int = 8  # clip samples per process and step
     num_workers: int = 2
     seed: int = 0
@@ -127,12 +129,14 @@ class TrainConfig:
         ):
             if getattr(self, name) < 0:
                 raise OptionError(f"--{_flag(name)} must not be negative, got {getattr(self, name)}")
-        for name in ("moving_prob", "mask_dir_prob"):
+        for name in ("moving_prob", "mask_dir_prob", "soften_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise OptionError(f"--{_flag(name)} must be in [0, 1], got {getattr(self, name)}")
         for name in ("val_fraction", "beta1"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise OptionError(f"--{_flag(name)} must be in [0, 1), got {getattr(self, name)}")
+        if self.soften_max < 1.0:
+            raise OptionError(f"--soften-max must be at least 1, got {self.soften_max}")
         if not 0.0 < self.min_scale <= 1.0:
             raise OptionError(f"--min-scale must be in (0, 1], got {self.min_scale}")
         if self.adv_loss not in ADV_LOSSES:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 from torchvision import tv_tensors
+from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from vidrestore.damage import make_masks
@@ -64,6 +65,7 @@ class ClipDataset(Dataset):
         mask_dir_prob: float = 0.5,
         mask_dilate: int = 0,
         hflip: bool = True,
+        soften: tuple[float, float] = (0.0, 2.0),
         with_flow: bool = False,
         min_length: int = 0,
     ) -> None:
@@ -81,6 +83,7 @@ class ClipDataset(Dataset):
         self.mask_dir_prob = mask_dir_prob
         self.mask_dilate = mask_dilate
         self.hflip = hflip
+        self.soften_prob, self.soften_max = soften
         self.with_flow = with_flow and clip_length > 1
         counts = [max(1, it.n_frames - clip_length + 1) for it in items]
         self._ends = np.cumsum(counts).tolist()
@@ -156,6 +159,8 @@ class ClipDataset(Dataset):
             [s, s],
             antialias=True,
         )
+        if self.soften_prob > 0 and rng.random() < self.soften_prob:
+            video = soften_video(video, float(np.exp(rng.uniform(0.0, np.log(self.soften_max)))))
         mask_t = tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(masks)).unsqueeze(1))
         if self.hflip and rng.random() < 0.5:
             video, mask_t = TF.horizontal_flip(video), TF.horizontal_flip(mask_t)
@@ -170,6 +175,18 @@ class ClipDataset(Dataset):
             sample["flow"] = torch.zeros(max(t - 1, 0), 2, s, s)
             sample["flow_valid"] = torch.zeros(max(t - 1, 0), 1, s, s)
         return sample
+
+
+def soften_video(video: tv_tensors.Video, factor: float) -> tv_tensors.Video:
+    """Shrink every frame by ``factor`` and enlarge it back (bicubic): the softness of low-resolution
+    video that `fix` enlarges before the network sees it (``small_windows.max_upscale``), which crops of
+    sharp photos and 720p frames never show the network otherwise."""
+    h, w = video.shape[-2:]
+    small = [max(1, round(h / factor)), max(1, round(w / factor))]
+    if small == [h, w]:
+        return video
+    shrunk = TF.resize(video, small, antialias=True)
+    return TF.resize(shrunk, [h, w], interpolation=InterpolationMode.BICUBIC, antialias=False)
 
 
 def grow_masks(masks: np.ndarray, radius: int) -> np.ndarray:

@@ -138,6 +138,7 @@ class Trainer:
             mask_dir_prob=c.mask_dir_prob,
             mask_dilate=c.mask_dilate,
             hflip=c.hflip,
+            soften=(c.soften_prob, c.soften_max),
             with_flow=c.temporal_weight > 0,
             min_length=c.batch_size * self.ctx.world_size * 64,
         )
