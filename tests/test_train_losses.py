@@ -40,6 +40,48 @@ def test_per_sample_hole_norm_gives_small_holes_the_weight_of_big_ones():
     assert sample == pytest.approx(0.5 / 2)  # sample 2 has no hole and does not count
 
 
+def test_hole_l2_term_adds_the_squared_error_inside_the_holes_only():
+    target = torch.zeros(1, 3, 16, 16)
+    mask = _hole(1)
+    pred = target + 0.5 * mask + 0.1 * (1 - mask)
+    base = L.reconstruction_loss(pred, target, mask, 6.0, 1.0).item()
+    assert L.reconstruction_loss(pred, target, mask, 6.0, 1.0, hole_l2_weight=0.0).item() == base
+    with_l2 = L.reconstruction_loss(pred, target, mask, 6.0, 1.0, hole_l2_weight=4.0).item()
+    assert with_l2 == pytest.approx(base + 4.0 * 0.25)  # 0.5 ** 2 in the hole; the 0.1 outside is not squared
+
+
+def test_hole_l2_term_moves_an_uncertain_fill_from_the_median_to_the_mean():
+    # A hole whose truth is dark on three quarters and bright on one quarter, filled with one grey c.
+    target = torch.zeros(1, 3, 4, 4)
+    target[..., :1, :] = 1.0
+    mask = torch.ones(1, 1, 4, 4)
+    greys = torch.linspace(0, 1, 101)
+
+    def best_grey(hole_weight: float, hole_l2_weight: float) -> float:
+        losses = [
+            L.reconstruction_loss(
+                torch.full_like(target, float(c)),
+                target,
+                mask,
+                hole_weight,
+                0.0,
+                per_sample=True,
+                hole_l2_weight=hole_l2_weight,
+            ).item()
+            for c in greys
+        ]
+        return float(greys[int(np.argmin(losses))])
+
+    assert best_grey(1.0, 0.0) == pytest.approx(0.0)  # L1: the median, the dark side
+    assert best_grey(0.0, 1.0) == pytest.approx(0.25)  # squared error: the mean, best PSNR
+    assert 0.0 < best_grey(1.0, 4.0) < 0.25  # a mix lands between
+
+
+def test_negative_hole_l2_weight_is_refused():
+    with pytest.raises(OptionError, match="hole-l2-weight"):
+        TrainConfig(data=("x",), hole_l2_weight=-1.0)
+
+
 def test_local_consistency_sees_seams_at_the_hole_border():
     target = torch.rand(2, 3, 16, 16)
     mask = _hole()

@@ -60,6 +60,7 @@ class TrainConfig:
     max_minutes: float = 0.0  # stop (checkpoint + export) after this much wall time; 0 = off
     # loss weights
     hole_weight: float = 6.0  # L1 inside the holes
+    hole_l2_weight: float = 0.0  # squared error inside the holes (pulls uncertain fills to the mean)
     valid_weight: float = 1.0  # L1 outside the holes
     hole_norm: str = "batch"  # batch: every hole pixel counts the same; sample: every sample's holes do
     local_weight: float = 1.0  # gradient consistency on the hole neighbourhood
@@ -117,6 +118,7 @@ class TrainConfig:
                 raise OptionError(f"--{_flag(name)} must not be negative, got {getattr(self, name)}")
         for name in (
             "hole_weight",
+            "hole_l2_weight",
             "valid_weight",
             "local_weight",
             "adv_weight",

@@ -356,7 +356,13 @@ class Trainer:
 
         terms: dict[str, torch.Tensor] = {
             "rec": losses.reconstruction_loss(
-                pred.float(), frames, masks, c.hole_weight, c.valid_weight, c.hole_norm == "sample"
+                pred.float(),
+                frames,
+                masks,
+                c.hole_weight,
+                c.valid_weight,
+                c.hole_norm == "sample",
+                c.hole_l2_weight,
             ),
         }
         if c.local_weight > 0:

@@ -22,10 +22,20 @@ def composite(image: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor) -> to
     return image * (1 - mask) + pred * mask
 
 
+def _masked_mean(err: torch.Tensor, region: torch.Tensor, per_sample: bool) -> torch.Tensor:
+    """Mean of ``err`` (N3HW) over ``region`` (N1HW, 0..1); per sample then over the non-empty ones."""
+    weight = region.expand_as(err)
+    if not per_sample:
+        return (err * weight).sum() / (weight.sum() + _EPS)
+    area = weight.sum(dim=(1, 2, 3))
+    values = (err * weight).sum(dim=(1, 2, 3)) / (area + _EPS)
+    present = (area > 0).to(err.dtype)
+    return (values * present).sum() / present.sum().clamp_min(1.0)
+
+
 def masked_l1(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """Mean |a - b| over the pixels where ``region`` (N1HW, 0..1) is set; 0 when it is empty."""
-    weight = region.expand_as(a)
-    return ((a - b).abs() * weight).sum() / (weight.sum() + _EPS)
+    return _masked_mean((a - b).abs(), region, per_sample=False)
 
 
 def per_sample_masked_l1(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
@@ -34,11 +44,7 @@ def per_sample_masked_l1(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor)
     Every sample counts the same whatever its hole size, so a batch with one big logo box does not
     drown out the small blotches and thin scratches beside it.
     """
-    weight = region.expand_as(a)
-    area = weight.sum(dim=(1, 2, 3))
-    per_sample = ((a - b).abs() * weight).sum(dim=(1, 2, 3)) / (area + _EPS)
-    present = (area > 0).to(a.dtype)
-    return (per_sample * present).sum() / present.sum().clamp_min(1.0)
+    return _masked_mean((a - b).abs(), region, per_sample=True)
 
 
 def reconstruction_loss(
@@ -48,14 +54,21 @@ def reconstruction_loss(
     hole_weight: float,
     valid_weight: float,
     per_sample: bool = False,
+    hole_l2_weight: float = 0.0,
 ) -> torch.Tensor:
     """L1 inside the holes and outside them, each normalised by its own area, then weighted.
 
-    ``per_sample`` normalises the hole term by each sample's own hole area (see
-    ``per_sample_masked_l1``) instead of the batch's.
+    ``per_sample`` normalises the hole terms by each sample's own hole area (see
+    ``per_sample_masked_l1``) instead of the batch's. ``hole_l2_weight`` adds the mean squared
+    error inside the holes: L1 pulls an uncertain fill towards the median of what could be there,
+    which for a large hole over two very different regions (a dark pillar beside a bright window)
+    is one of them; squared error pulls it towards their mean, the fill with the best PSNR.
     """
-    hole = per_sample_masked_l1(pred, target, mask) if per_sample else masked_l1(pred, target, mask)
-    return hole_weight * hole + valid_weight * masked_l1(pred, target, 1 - mask)
+    hole = _masked_mean((pred - target).abs(), mask, per_sample)
+    loss = hole_weight * hole + valid_weight * masked_l1(pred, target, 1 - mask)
+    if hole_l2_weight > 0:
+        loss = loss + hole_l2_weight * _masked_mean((pred - target).square(), mask, per_sample)
+    return loss
 
 
 def hole_neighbourhood(mask: torch.Tensor, band: int) -> torch.Tensor:
