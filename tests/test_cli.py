@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +101,20 @@ def test_interrupt_leaves_no_output(tmp_path: Path) -> None:
         assert "interrupted" in err and "Traceback" not in err
         assert not out.exists()
         assert not [p.name for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_outputs_get_the_umask_permissions_not_the_private_temp_ones(
+    clip: Path, logo_mask: Path, tmp_path: Path
+) -> None:
+    """Outputs are written under a private temp name and renamed; the rename must not keep 0600."""
+    video, folder = tmp_path / "o.mp4", tmp_path / "frames"
+    for umask, file_mode, dir_mode in ((0o022, 0o644, 0o755), (0o027, 0o640, 0o750)):
+        for target in (video, folder):
+            result = subprocess.run(
+                [sys.executable, "-m", "vidrestore", "fix", str(clip), "--mask", str(logo_mask),
+                 "-o", str(target), "--method", "telea", "--overwrite"],
+                capture_output=True, text=True, timeout=120, preexec_fn=lambda m=umask: os.umask(m),
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+        assert stat.S_IMODE(video.stat().st_mode) == file_mode
+        assert stat.S_IMODE(folder.stat().st_mode) == dir_mode

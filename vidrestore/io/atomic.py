@@ -30,14 +30,39 @@ def check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:
 
 
 def temp_path_for(output: Path, directory: bool = False) -> Path:
-    """A hidden, unique sibling of ``output`` (same filesystem, so the final rename is atomic)."""
+    """A hidden, unique sibling of ``output`` (same filesystem, so the final rename is atomic).
+
+    ``mkstemp``/``mkdtemp`` create it private (0600 / 0700) whatever the umask, and the rename keeps
+    that, so the temp gets the permissions a plainly created file or folder would have: otherwise
+    a repaired reel on a shared archive server would be readable by its owner only.
+    """
     parent = output.resolve().parent
     prefix = f".{output.name}.partial-"
     if directory:
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        os.chmod(path, 0o777 & ~current_umask())
+        return path
     fd, name = tempfile.mkstemp(prefix=prefix, suffix=output.suffix, dir=parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     return Path(name)
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (other threads may be creating
+    files); elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def commit(temp: Path, output: Path) -> None:
