@@ -23,7 +23,12 @@ def composite(image: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor) -> to
 
 
 def _masked_mean(err: torch.Tensor, region: torch.Tensor, per_sample: bool) -> torch.Tensor:
-    """Mean of ``err`` (N3HW) over ``region`` (N1HW, 0..1); per sample then over the non-empty ones."""
+    """Mean of ``err`` (N3HW) over ``region`` (N1HW, 0..1), 0 when it is empty.
+
+    ``per_sample``: the mean of each sample, averaged over the samples whose region is not empty, so
+    every sample counts the same whatever its hole size and a batch with one big logo box does not
+    drown out the small blotches and thin scratches beside it.
+    """
     weight = region.expand_as(err)
     if not per_sample:
         return (err * weight).sum() / (weight.sum() + _EPS)
@@ -38,15 +43,6 @@ def masked_l1(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor) -> torch.T
     return _masked_mean((a - b).abs(), region, per_sample=False)
 
 
-def per_sample_masked_l1(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """``masked_l1`` of each sample, averaged over the samples whose region is not empty.
-
-    Every sample counts the same whatever its hole size, so a batch with one big logo box does not
-    drown out the small blotches and thin scratches beside it.
-    """
-    return _masked_mean((a - b).abs(), region, per_sample=True)
-
-
 def reconstruction_loss(
     pred: torch.Tensor,
     target: torch.Tensor,
@@ -58,11 +54,11 @@ def reconstruction_loss(
 ) -> torch.Tensor:
     """L1 inside the holes and outside them, each normalised by its own area, then weighted.
 
-    ``per_sample`` normalises the hole terms by each sample's own hole area (see
-    ``per_sample_masked_l1``) instead of the batch's. ``hole_l2_weight`` adds the mean squared
-    error inside the holes: L1 pulls an uncertain fill towards the median of what could be there,
-    which for a large hole over two very different regions (a dark pillar beside a bright window)
-    is one of them; squared error pulls it towards their mean, the fill with the best PSNR.
+    ``per_sample`` normalises the hole terms by each sample's own hole area (see ``_masked_mean``)
+    instead of the batch's. ``hole_l2_weight`` adds the mean squared error inside the holes: L1
+    pulls an uncertain fill towards the median of what could be there, which for a large hole over
+    two very different regions (a dark pillar beside a bright window) is one of them; squared error
+    pulls it towards their mean, the fill with the best PSNR.
     """
     hole = _masked_mean((pred - target).abs(), mask, per_sample)
     loss = hole_weight * hole + valid_weight * masked_l1(pred, target, 1 - mask)
