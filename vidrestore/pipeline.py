@@ -18,6 +18,7 @@ from vidrestore.errors import MaskError
 from vidrestore.frames import FrameBatch, composite
 from vidrestore.inpaint.base import Inpainter
 from vidrestore.io.decode import DecodedFrame, FrameSource
+from vidrestore.io.deep import DeepFrames
 from vidrestore.io.encode import FrameSink
 from vidrestore.io.threads import BackgroundConsumer, BackgroundIterator
 
@@ -26,10 +27,17 @@ class Stage(Protocol):
     def run(self, batches: Iterator[FrameBatch]) -> Iterator[FrameBatch]: ...
 
 
-def batch_frames(frames: Iterable[DecodedFrame], size: int, time_base: Fraction) -> Iterator[FrameBatch]:
-    """Group decoded frames into batches of ``size`` (the last one may be shorter)."""
+def batch_frames(
+    frames: Iterable[DecodedFrame], size: int, time_base: Fraction, deep: DeepFrames | None = None
+) -> Iterator[FrameBatch]:
+    """Group decoded frames into batches of ``size`` (the last one may be shorter).
+
+    Full-depth originals of high bit depth sources go to ``deep``, for the encoder, instead of
+    through the stages."""
     chunk: list[DecodedFrame] = []
     for frame in frames:
+        if frame.deep is not None and deep is not None:
+            deep.put(frame.index, frame.deep)
         chunk.append(frame)
         if len(chunk) == size:
             yield _to_batch(chunk, time_base)
@@ -122,9 +130,12 @@ def run_pipeline(
     frames = source.frames(start, stop) if (start or stop is not None) else source.frames()
     decoded: BackgroundIterator[FrameBatch] | None = None
     writer: BackgroundConsumer[FrameBatch] | None = None
+    deep = DeepFrames()
     try:
-        decoded = BackgroundIterator(batch_frames(frames, batch_size, source.info.time_base), maxsize=2)
-        writer = BackgroundConsumer(lambda b: _write_batch(sink, b), maxsize=2)
+        decoded = BackgroundIterator(
+            batch_frames(frames, batch_size, source.info.time_base, deep), maxsize=2
+        )
+        writer = BackgroundConsumer(lambda b: _write_batch(sink, b, deep), maxsize=2)
         batches: Iterator[FrameBatch] = iter(decoded)
         for stage in stages:
             batches = stage.run(batches)
@@ -148,8 +159,8 @@ def run_pipeline(
     return PipelineResult(sink.frames_written, list(sink.warnings))
 
 
-def _write_batch(sink: FrameSink, batch: FrameBatch) -> None:
+def _write_batch(sink: FrameSink, batch: FrameBatch, deep: DeepFrames) -> None:
     untouched = batch.extras.get("untouched")
     for i, (index, pts) in enumerate(zip(batch.indices, batch.pts, strict=True)):
         kept = bool(untouched[i]) if untouched is not None else False
-        sink.write(index, pts, batch.frames[i], untouched=kept)
+        sink.write(index, pts, batch.frames[i], untouched=kept, deep=deep.pop(index))

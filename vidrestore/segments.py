@@ -66,9 +66,12 @@ class RangeSink:
     def frames_written(self) -> int:
         return self.sink.frames_written
 
-    def write(self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False) -> None:
+    def write(
+        self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False,
+        deep: np.ndarray | None = None,
+    ) -> None:
         if self.start <= index < self.stop:
-            self.sink.write(index, pts, image, untouched)
+            self.sink.write(index, pts, image, untouched, deep)
 
     def close(self) -> None:
         self.sink.close()

@@ -51,13 +51,15 @@ def is_rgb_format(pix_fmt: str) -> bool:
     return pix_fmt.startswith(("rgb", "bgr", "gbr", "argb", "abgr"))
 
 
-def frame_to_rgb(frame: av.VideoFrame, colour: ColourInfo) -> np.ndarray:
-    """Decoded frame -> uint8 (H, W, 3) RGB with the stream's own matrix and range."""
+def frame_to_rgb(frame: av.VideoFrame, colour: ColourInfo, deep: bool = False) -> np.ndarray:
+    """Decoded frame -> (H, W, 3) RGB with the stream's own matrix and range: uint8, or uint16
+    (``rgb48``) with ``deep`` for sources of more than 8 bits."""
     name = frame.format.name
+    target = "rgb48le" if deep else "rgb24"
     if is_rgb_format(name) or name.startswith(("gray", "pal")):
-        return frame.to_ndarray(format="rgb24")
+        return frame.to_ndarray(format=target)
     rgb = frame.reformat(
-        format="rgb24",
+        format=target,
         src_colorspace=colour.matrix(),
         dst_colorspace=colour.matrix(),
         src_color_range=colour.yuv_range(name),
@@ -68,9 +70,10 @@ def frame_to_rgb(frame: av.VideoFrame, colour: ColourInfo) -> np.ndarray:
 
 
 def rgb_to_frame(image: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.VideoFrame:
-    """uint8 (H, W, 3) RGB -> frame in the encoder's pixel format, inverse of frame_to_rgb."""
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-    if pix_fmt == "rgb24":
+    """uint8 or uint16 (H, W, 3) RGB -> frame in the encoder's pixel format, inverse of frame_to_rgb."""
+    source = "rgb48le" if image.dtype == np.uint16 else "rgb24"
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=source)
+    if pix_fmt == source:
         return frame
     if is_rgb_format(pix_fmt) or pix_fmt.startswith("gray"):
         return frame.reformat(format=pix_fmt)

@@ -19,6 +19,7 @@ import numpy as np
 
 from vidrestore.errors import InputError
 from vidrestore.io.colour import ColourInfo, frame_to_rgb
+from vidrestore.io.deep import is_deep, to_8bit, to_16bit
 from vidrestore.io.paths import list_images
 
 
@@ -26,6 +27,7 @@ class DecodedFrame(NamedTuple):
     index: int
     pts: int | None
     image: np.ndarray  # (H, W, 3) uint8 RGB
+    deep: np.ndarray | None = None  # (H, W, 3) uint16 RGB, for sources of more than 8 bits
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class VideoFileSource:
         self.stream.thread_type = "AUTO"
         self._table: tuple[list[int], list[int]] | None = None
         self.info = self._probe()
+        self.deep = is_deep(self.info.pix_fmt)
 
     def _probe(self) -> VideoInfo:
         s = self.stream
@@ -140,7 +143,7 @@ class VideoFileSource:
                 pts = frame.pts if frame.pts is not None else (None if last_pts is None else last_pts + step)
                 if pts is None and index == 0:
                     pts = 0
-                yield DecodedFrame(index, pts, frame_to_rgb(frame, self.info.colour))
+                yield self._decoded(index, pts, frame)
                 last_pts = pts
                 index += 1
         if index == 0:
@@ -171,7 +174,13 @@ class VideoFileSource:
                     continue
                 if stop is not None and index >= stop:
                     return
-                yield DecodedFrame(index, frame.pts, frame_to_rgb(frame, self.info.colour))
+                yield self._decoded(index, frame.pts, frame)
+
+    def _decoded(self, index: int, pts: int | None, frame: av.VideoFrame) -> DecodedFrame:
+        if not self.deep:
+            return DecodedFrame(index, pts, frame_to_rgb(frame, self.info.colour))
+        deep = frame_to_rgb(frame, self.info.colour, deep=True)
+        return DecodedFrame(index, pts, to_8bit(deep), deep)
 
     def _decode_packet(self, packet: av.Packet, index: int) -> list[av.VideoFrame]:
         try:
@@ -195,24 +204,27 @@ class FolderSource:
         self.files = list_images(path)
         if not self.files:
             raise InputError(f"{path} contains no frame images (png, jpg, tif, bmp, webp)")
-        first = read_image(self.files[0])
+        first, first_deep = read_image_deep(self.files[0])
         rate = Fraction(fps).limit_denominator(1001) if fps else Fraction(25)
         self.info = VideoInfo(
             path=path, kind="folder", width=first.shape[1], height=first.shape[0],
-            frame_count=len(self.files), fps=rate, time_base=1 / rate, pix_fmt="rgb24",
+            frame_count=len(self.files), fps=rate, time_base=1 / rate,
+            pix_fmt="rgb48le" if first_deep is not None else "rgb24",
             frame_names=tuple(f.name for f in self.files), start_pts=0,
         )
 
     def frames(self, start: int = 0, stop: int | None = None) -> Iterator[DecodedFrame]:
         for index in range(start, len(self.files) if stop is None else min(stop, len(self.files))):
             file = self.files[index]
-            image = read_image(file)
+            image, deep = read_image_deep(file)
             if image.shape[:2] != (self.info.height, self.info.width):
                 raise InputError(
                     f"{file.name} is {image.shape[1]}x{image.shape[0]} but the first frame is "
                     f"{self.info.width}x{self.info.height}; all frames must have one size"
                 )
-            yield DecodedFrame(index, index, image)
+            if self.info.pix_fmt == "rgb48le" and deep is None:
+                deep = to_16bit(image)  # an 8-bit frame in a 16-bit sequence
+            yield DecodedFrame(index, index, image, deep if self.info.pix_fmt == "rgb48le" else None)
 
     def close(self) -> None:
         pass
@@ -237,6 +249,23 @@ def read_image(path: Path) -> np.ndarray:
     image = decode_image_8bit(path)
     if image is None:
         raise InputError(f"cannot read image {path} (not an 8/16-bit image OpenCV can decode)")
+    return _as_rgb(image)
+
+
+def read_image_deep(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Any 8/16-bit image file -> uint8 (H, W, 3) RGB, and the uint16 RGB original if it is 16-bit."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None or image.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"cannot read image {path} (not an 8/16-bit image OpenCV can decode)")
+    if image.dtype == np.uint16:
+        deep = _as_rgb(image)
+        return to_8bit(deep), deep
+    return _as_rgb(image), None
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    """Grey, BGR or BGRA (as OpenCV decodes) -> RGB of the same dtype."""
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     if image.shape[2] == 4:

@@ -18,6 +18,7 @@ from vidrestore.errors import OptionError, OutputError
 from vidrestore.io.atomic import commit, discard, temp_path_for
 from vidrestore.io.colour import ColourInfo, is_rgb_format, rgb_to_frame
 from vidrestore.io.decode import VideoInfo
+from vidrestore.io.deep import bits_per_component, is_deep, merge_repair
 
 # Codecs each container takes as a stream copy; None means "whatever the source has".
 _COPYABLE: dict[str, frozenset[str] | None] = {
@@ -30,6 +31,7 @@ _COPYABLE: dict[str, frozenset[str] | None] = {
     "avi": frozenset({"mp3", "ac3", "pcm_s16le"}),
 }
 _AUDIO_FALLBACK = {"webm": "libopus", "avi": "mp3"}
+_DEEP_IMAGE_EXTENSIONS = (".png", ".tif", ".tiff")  # image formats that store 16 bits per channel
 _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1")
 
 
@@ -49,7 +51,11 @@ class FrameSink(Protocol):
     frames_written: int
     warnings: list[str]
 
-    def write(self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False) -> None: ...
+    def write(
+        self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False,
+        deep: np.ndarray | None = None,
+    ) -> None:
+        """``image``: the repaired uint8 RGB frame; ``deep``: its decoded uint16 original, if any."""
 
     def close(self) -> None: ...
 
@@ -159,7 +165,12 @@ class VideoSink:
         packets = source.demux([source.streams[i] for i in mapping])
         return _ExtraStreams(source, packets, mapping)
 
-    def write(self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False) -> None:
+    def write(
+        self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False,
+        deep: np.ndarray | None = None,
+    ) -> None:
+        if deep is not None and is_deep(self.pix_fmt):
+            image = merge_repair(image, deep)
         frame = rgb_to_frame(image, self.pix_fmt, self.colour)
         if self.info.kind == "folder" or pts is None:
             pts = index if self.info.kind == "folder" else (self._last_pts or 0) + 1
@@ -245,7 +256,10 @@ class FolderSink:
         self.warnings: list[str] = []
         self.temp = temp_path_for(output, directory=True)
 
-    def write(self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False) -> None:
+    def write(
+        self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False,
+        deep: np.ndarray | None = None,
+    ) -> None:
         if self.info.frame_names:
             name = self.info.frame_names[index]
             if untouched:
@@ -254,6 +268,8 @@ class FolderSink:
                 return
         else:
             name = f"{index:06d}.png"
+        if deep is not None and Path(name).suffix.lower() in _DEEP_IMAGE_EXTENSIONS:
+            image = merge_repair(image, deep)
         write_image(self.temp / name, image)
         self.frames_written += 1
 
@@ -265,7 +281,8 @@ class FolderSink:
 
 
 def write_image(path: Path, image: np.ndarray) -> None:
-    """uint8 RGB -> image file in the format its extension names (PNG fast compression, JPEG q95)."""
+    """uint8 (or, for PNG/TIFF, uint16) RGB -> image file in the format its extension names
+    (PNG fast compression, JPEG q95)."""
     ext = path.suffix.lower()
     params = {
         ".png": [cv2.IMWRITE_PNG_COMPRESSION, 1],
@@ -283,7 +300,8 @@ def choose_codec(output: Path, info: VideoInfo, options: EncodeOptions) -> tuple
     """Codec, pixel format and encoder options for the output file."""
     if options.lossless:
         if output.suffix.lower() == ".mkv":
-            return "ffv1", options.pix_fmt or "bgr0", {"level": "3", "g": "1", "slicecrc": "1"}
+            exact = "rgb48le" if is_deep(info.pix_fmt) else "bgr0"
+            return "ffv1", options.pix_fmt or exact, {"level": "3", "g": "1", "slicecrc": "1"}
         return "libx264rgb", options.pix_fmt or "rgb24", {"qp": "0", "preset": options.preset}
     codec = options.codec
     try:
@@ -292,6 +310,8 @@ def choose_codec(output: Path, info: VideoInfo, options: EncodeOptions) -> tuple
         raise OptionError(f"unknown or unavailable video codec {codec!r}") from None
     even = info.width % 2 == 0 and info.height % 2 == 0
     pix_fmt = options.pix_fmt
+    if pix_fmt is None:
+        pix_fmt = nearest_source_format(info.pix_fmt, formats, even)
     if pix_fmt is None:
         if "yuv420p" in formats and even:
             pix_fmt = "yuv420p"
@@ -311,3 +331,48 @@ def choose_codec(output: Path, info: VideoInfo, options: EncodeOptions) -> tuple
         if codec == "libvpx-vp9":
             codec_options["b"] = "0"
     return codec, pix_fmt, codec_options
+
+
+def nearest_source_format(source: str, formats: list[str], even: bool) -> str | None:
+    """The codec's format closest to the source's: the same family (YUV, RGB or grey) and chroma
+    subsampling at the source's bit depth, or the deepest the codec has below it.
+
+    None for plain 8-bit 4:2:0 and RGB sources (they get yuv420p, which every player takes) and
+    when the codec has nothing close. So 4:2:2 and 4:4:4 masters keep their colour detail and 10-bit
+    ones their depth instead of silently coming back as 8-bit 4:2:0."""
+    src = _layout(source)
+    bits = bits_per_component(source)
+    if src is None or (bits <= 8 and src in (("yuv", 1, 1), ("rgb", 0, 0))):
+        return None
+    wanted = [src] if src[0] != "rgb" else [src, ("yuv", 0, 0)]  # deep RGB: 4:4:4 YUV keeps the depth
+    for layout in wanted:
+        candidates = []
+        for name in formats:
+            if name.startswith(("yuvj", "yuva", "nv", "p0", "p2", "p4")) or _layout(name) != layout:
+                continue
+            if layout[1:] != (0, 0) and not even:
+                continue  # subsampled chroma needs even frame sizes
+            depth = bits_per_component(name)
+            if depth <= bits and (depth > 8 or bits <= 8 or layout == src):
+                candidates.append((depth, name == source, name))
+        if candidates:
+            return max(candidates)[2]
+    return None
+
+
+def _layout(pix_fmt: str) -> tuple[str, int, int] | None:
+    """Family and chroma subsampling (log2 of the width and height ratios) of a pixel format."""
+    try:
+        fmt = av.VideoFormat(pix_fmt, 64, 64)
+    except (ValueError, av.FFmpegError):
+        return None
+    if fmt.has_palette:
+        return ("rgb", 0, 0)
+    if fmt.is_rgb:
+        return ("rgb", 0, 0)
+    if len(fmt.components) < 3:
+        return ("gray", 0, 0)
+    chroma = fmt.components[1]
+    log2_w = (64 // max(chroma.width, 1)).bit_length() - 1
+    log2_h = (64 // max(chroma.height, 1)).bit_length() - 1
+    return ("yuv", log2_w, log2_h)

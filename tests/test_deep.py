@@ -1,0 +1,160 @@
+"""High bit depth sources: 10-bit video and 16-bit frames keep their depth (and chroma) outside the holes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from clips import box_mask, write_mask
+
+from vidrestore import restore
+from vidrestore.io.decode import open_source
+from vidrestore.io.deep import merge_repair, to_8bit, to_16bit
+from vidrestore.io.encode import nearest_source_format
+
+W, H, N = 64, 48, 6
+BOX = (20, 14, 40, 30)
+
+
+def smooth_frames() -> list[np.ndarray]:
+    """uint16 RGB gradients finer than 8 bits can hold, changing a little every frame."""
+    y, x = np.mgrid[0:H, 0:W]
+    return [
+        np.dstack([x * 65535 // (W - 1), (y + i) * 65535 // (H + N), np.full_like(x, 20000 + 300 * i)])
+        .astype(np.uint16)
+        for i in range(N)
+    ]
+
+
+def write_deep_video(path: Path, codec: str, pix_fmt: str, audio: bool = False) -> None:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
+        a = out.add_stream("pcm_s16le", rate=48000, layout="mono") if audio else None
+        for image in smooth_frames():
+            frame = av.VideoFrame.from_ndarray(image, format="rgb48le")
+            out.mux(stream.encode(frame.reformat(format=pix_fmt)))
+        out.mux(stream.encode())
+        if a is not None:
+            samples = (np.sin(np.arange(48000 * N // 25) / 9) * 8000).astype(np.int16)[None]
+            frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 48000, 0
+            out.mux(a.encode(frame))
+            out.mux(a.encode())
+
+
+def deep_frames(path: Path) -> np.ndarray:
+    source = open_source(path)
+    frames = list(source.frames())
+    source.close()
+    assert all(f.deep is not None for f in frames), "a deep source decodes to uint16 too"
+    return np.stack([f.deep for f in frames])
+
+
+@pytest.fixture
+def master(tmp_path: Path) -> Path:
+    """A 10-bit 4:2:2 ProRes clip with PCM audio, as archive masters often are."""
+    path = tmp_path / "master.mov"
+    write_deep_video(path, "prores_ks", "yuv422p10le", audio=True)
+    return path
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Path:
+    path = tmp_path / "box.png"
+    write_mask(path, box_mask(W, H, BOX))
+    return path
+
+
+def outside_grown_box() -> np.ndarray:
+    grown = cv2.dilate(box_mask(W, H, BOX).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    return ~grown
+
+
+def test_lossless_repair_of_a_10_bit_master_keeps_every_pixel_outside_the_hole_exactly(
+    master: Path, box: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.mkv"
+    restore(master, out, mask=box, method="telea", lossless=True)
+    before, after = deep_frames(master), deep_frames(out)
+    outside = outside_grown_box()
+    assert np.array_equal(after[:, outside], before[:, outside])
+    assert np.unique(before[:, outside] % 257).size > 1, "the test clip has levels 8 bits cannot hold"
+    inside = box_mask(W, H, BOX)
+    assert not np.array_equal(after[:, inside], before[:, inside])
+    with av.open(str(out)) as c:
+        assert c.streams.audio, "the audio stream comes along"
+
+
+def test_10_bit_input_is_encoded_10_bit_with_its_chroma_by_default(
+    master: Path, box: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.mov"
+    restore(master, out, mask=box, method="telea")
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.format.name == "yuv422p10le"
+    before, after = deep_frames(master), deep_frames(out)
+    outside = outside_grown_box()
+    assert np.unique(after[:, outside] % 257).size > 1, "levels between 8-bit steps survive"
+    error_10 = np.abs(after.astype(float) - before)[:, outside].mean()
+    eight = tmp_path / "out8.mov"
+    restore(master, eight, mask=box, method="telea", pix_fmt="yuv422p")
+    error_8 = np.abs(to_16bit(open_and_read_8bit(eight)).astype(float) - before)[:, outside].mean()
+    assert error_10 < error_8
+
+
+def open_and_read_8bit(path: Path) -> np.ndarray:
+    source = open_source(path)
+    frames = np.stack([f.image for f in source.frames()])
+    source.close()
+    return frames
+
+
+def test_16_bit_frame_folder_comes_back_16_bit(tmp_path: Path, box: Path) -> None:
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    originals = smooth_frames()
+    for i, image in enumerate(originals):
+        cv2.imwrite(str(folder / f"scan{i:03d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "restored"
+    restore(folder, out, mask=box, method="telea")
+    outside = outside_grown_box()
+    for i, image in enumerate(originals):
+        written = cv2.imread(str(out / f"scan{i:03d}.png"), cv2.IMREAD_UNCHANGED)
+        assert written.dtype == np.uint16
+        assert np.array_equal(cv2.cvtColor(written, cv2.COLOR_BGR2RGB)[outside], image[outside])
+
+
+def test_merge_keeps_the_original_where_the_repair_left_the_8_bit_value() -> None:
+    deep = np.array([[[1000, 40000, 65535]], [[300, 301, 302]]], dtype=np.uint16)
+    repaired = to_8bit(deep).copy()
+    repaired[1, 0, 1] = 200  # the repair changed one value
+    merged = merge_repair(repaired, deep)
+    expected = deep.copy()
+    expected[1, 0, 1] = 200 * 257
+    assert np.array_equal(merged, expected)
+    assert np.array_equal(to_8bit(to_16bit(np.arange(256, dtype=np.uint8))), np.arange(256))
+
+
+@pytest.mark.parametrize(
+    ("source", "codec", "even", "expected"),
+    [
+        ("yuv420p", "libx264", True, None),  # plain 8-bit 4:2:0 keeps the player-friendly default
+        ("yuv422p10le", "libx264", True, "yuv422p10le"),
+        ("yuv420p12le", "libx264", True, "yuv420p10le"),  # the deepest the codec has below the source
+        ("yuv444p", "libx264", False, "yuv444p"),
+        ("yuv422p10le", "libx264", False, None),  # odd sizes cannot subsample chroma
+        ("gbrp10le", "libx264", True, "yuv444p10le"),  # deep RGB: 4:4:4 YUV keeps the depth
+        ("rgb48le", "libx265", True, "gbrp12le"),
+        ("rgb24", "libx265", True, None),
+        ("gray10le", "libx264", True, "gray10le"),
+    ],
+)
+def test_output_pixel_format_follows_the_source(
+    source: str, codec: str, even: bool, expected: str | None
+) -> None:
+    formats = [f.name for f in av.codec.Codec(codec, "w").video_formats]
+    assert nearest_source_format(source, formats, even) == expected
