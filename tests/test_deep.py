@@ -89,6 +89,13 @@ def test_lossless_repair_of_a_10_bit_master_keeps_every_pixel_outside_the_hole_e
         assert c.streams.audio, "the audio stream comes along"
 
 
+def test_parallel_segments_keep_the_depth_too(master: Path, box: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mkv"
+    restore(master, out, mask=box, method="telea", lossless=True, segments=2, workers=2)
+    outside = outside_grown_box()
+    assert np.array_equal(deep_frames(out)[:, outside], deep_frames(master)[:, outside])
+
+
 def test_10_bit_input_is_encoded_10_bit_with_its_chroma_by_default(
     master: Path, box: Path, tmp_path: Path
 ) -> None:

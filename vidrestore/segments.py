@@ -176,7 +176,7 @@ def _join(segments: list[Segment], work: Path, pts_list: list[int], sink: FrameS
         try:
             for offset, frame in enumerate(part.frames()):
                 index = segment.start + offset
-                sink.write(index, pts_list[index], frame.image)
+                sink.write(index, pts_list[index], frame.image, deep=frame.deep)
                 written += 1
         finally:
             part.close()
