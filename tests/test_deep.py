@@ -108,9 +108,10 @@ def test_10_bit_input_is_encoded_10_bit_with_its_chroma_by_default(
     assert np.unique(after[:, outside] % 257).size > 1, "levels between 8-bit steps survive"
     error_10 = np.abs(after.astype(float) - before)[:, outside].mean()
     eight = tmp_path / "out8.mov"
-    restore(master, eight, mask=box, method="telea", pix_fmt="yuv422p")
+    summary = restore(master, eight, mask=box, method="telea", pix_fmt="yuv422p")
     error_8 = np.abs(to_16bit(open_and_read_8bit(eight)).astype(float) - before)[:, outside].mean()
     assert error_10 < error_8
+    assert any("10-bit source is written as 8-bit yuv422p" in w for w in summary.warnings)
 
 
 def open_and_read_8bit(path: Path) -> np.ndarray:

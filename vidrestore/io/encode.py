@@ -110,6 +110,11 @@ class VideoSink:
 
     def _add_video_stream(self, options: EncodeOptions) -> av.VideoStream:
         codec, pix_fmt, codec_options = choose_codec(self.output, self.info, options)
+        if is_deep(self.info.pix_fmt) and not is_deep(pix_fmt):
+            self.warnings.append(
+                f"the {bits_per_component(self.info.pix_fmt)}-bit source is written as 8-bit {pix_fmt}"
+                + (" (use .mkv for lossless at full depth)" if options.lossless else "")
+            )
         try:
             stream = self.container.add_stream(codec, rate=self._rate(options))
         except (av.FFmpegError, ValueError) as exc:
