@@ -191,3 +191,24 @@ def test_audio_is_reencoded_when_the_container_cannot_copy_it(tmp_path: Path, lo
     summary = restore(clip, out, mask=logo_mask, method="telea")
     assert any("re-encoded" in w for w in summary.warnings)
     assert stream_summary(out)["audio_codec"] == "aac"
+
+
+def test_webm_output_gets_vp9_and_opus_at_48_khz(clip: Path, logo_mask: Path, tmp_path: Path) -> None:
+    """libx264 cannot go into WebM and Opus takes 48 kHz only; the 44.1 kHz AAC source must still fit."""
+    out = tmp_path / "out.webm"
+    summary = restore(clip, out, mask=logo_mask, method="telea")
+    info = stream_summary(out)
+    assert info["video_codec"] == "vp9" and info["audio_codec"] == "opus"
+    assert summary.frames == N
+    assert read_times(out) == pytest.approx(read_times(clip), abs=1e-3)
+
+
+def test_avi_output_counts_frames_at_the_source_rate(clip: Path, logo_mask: Path, tmp_path: Path) -> None:
+    """AVI stores no timestamps: with the source's fine time base it claimed hundreds of frames per second."""
+    out = tmp_path / "out.avi"
+    restore(clip, out, mask=logo_mask, method="telea")
+    assert stream_summary(out)["rate"] == 25
+    times = read_times(out)
+    assert len(times) == N
+    steps = np.diff(times)
+    assert steps == pytest.approx(np.full(N - 1, 0.04), abs=1e-6), "one frame per tick, in order"

@@ -73,7 +73,7 @@ def restore(
     dilate: int = 3,
     mask_threshold: int = 128,
     mask_resize: bool = False,
-    codec: str = "libx264",
+    codec: str | None = None,
     crf: int = 18,
     preset: str = "medium",
     lossless: bool = False,

@@ -146,8 +146,9 @@ def fix(
     mask_resize: bool = typer.Option(
         False, "--mask-resize", help="Resize masks of another size (nearest neighbour) instead of failing."
     ),
-    codec: str = typer.Option(
-        "libx264", "--codec", help="Video encoder (libx264, libx265, libvpx-vp9, ffv1, ...)."
+    codec: str | None = typer.Option(
+        None, "--codec",
+        help="Video encoder (libx264, libx265, libvpx-vp9, ffv1, ...); default libx264, VP9 for .webm.",
     ),
     crf: int = typer.Option(18, "--crf", help="Constant rate factor for x264/x265/vp9 (lower = better)."),
     preset: str = typer.Option("medium", "--preset", help="x264/x265 speed preset (ultrafast ... veryslow)."),
@@ -155,7 +156,9 @@ def fix(
         False, "--lossless", help="Lossless video: FFV1 in .mkv, x264 RGB qp 0 otherwise."
     ),
     pix_fmt: str | None = typer.Option(
-        None, "--pix-fmt", help="Output pixel format (default yuv420p, yuv444p for odd sizes)."
+        None, "--pix-fmt",
+        help="Output pixel format (default: the source's chroma and depth if the codec has them, "
+        "else yuv420p, yuv444p for odd sizes).",
     ),
     fps: float | None = typer.Option(
         None, "--fps", help="Frame rate when the input is a frame folder (default 25)."

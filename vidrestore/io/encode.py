@@ -31,6 +31,8 @@ _COPYABLE: dict[str, frozenset[str] | None] = {
     "avi": frozenset({"mp3", "ac3", "pcm_s16le"}),
 }
 _AUDIO_FALLBACK = {"webm": "libopus", "avi": "mp3"}
+# Containers that count frames instead of storing timestamps: the time base must be one frame.
+_FRAME_COUNTED_FORMATS = frozenset({"avi"})
 _DEEP_IMAGE_EXTENSIONS = (".png", ".tif", ".tiff")  # image formats that store 16 bits per channel
 _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1")
 
@@ -39,7 +41,7 @@ _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libaom-av1", "
 class EncodeOptions:
     """How repaired frames are encoded. Defaults: H.264 CRF 18, preset medium, yuv420p if the size allows."""
 
-    codec: str = "libx264"
+    codec: str | None = None  # None: libx264, or VP9 where the container takes no H.264 (WebM)
     crf: int = 18
     preset: str = "medium"
     lossless: bool = False
@@ -95,7 +97,10 @@ class VideoSink:
             discard(self.temp)
             raise OutputError(f"cannot write a video to {output} ({exc})") from None
         try:
-            self.time_base = info.time_base if info.kind == "video" else 1 / self._rate(options)
+            self.frame_ticks = self.container.format.name in _FRAME_COUNTED_FORMATS
+            self.time_base = (
+                info.time_base if info.kind == "video" and not self.frame_ticks else 1 / self._rate(options)
+            )
             self.stream = self._add_video_stream(options)
             self.extras = self._add_extra_streams() if info.kind == "video" and copy_streams else None
         except BaseException:
@@ -123,6 +128,8 @@ class VideoSink:
         stream.pix_fmt = pix_fmt
         stream.time_base = self.time_base
         stream.codec_context.time_base = self.time_base
+        if self.frame_ticks:  # without timestamps, reordered (B) frames come back shifted and out of order
+            codec_options = {**codec_options, "bf": "0"}
         stream.options = codec_options
         if not is_rgb_format(pix_fmt):
             c = self.info.colour
@@ -153,9 +160,9 @@ class VideoSink:
                 layout = (
                     s.codec_context.layout.name if channels > 2 else ("stereo" if channels == 2 else "mono")
                 )
-                out = self.container.add_stream(
-                    fallback, rate=s.codec_context.sample_rate or 48000, layout=layout
-                )
+                # Opus runs at 48 kHz only; PyAV's encoder resamples whatever the source has
+                rate = 48000 if fallback == "libopus" else s.codec_context.sample_rate or 48000
+                out = self.container.add_stream(fallback, rate=rate, layout=layout)
                 mapping[s.index] = (out, False)
                 self.warnings.append(
                     f"audio stream {s.index} ({name}) re-encoded to {fallback} for {self.output.suffix}"
@@ -177,8 +184,8 @@ class VideoSink:
         if deep is not None and is_deep(self.pix_fmt):
             image = merge_repair(image, deep)
         frame = rgb_to_frame(image, self.pix_fmt, self.colour)
-        if self.info.kind == "folder" or pts is None:
-            pts = index if self.info.kind == "folder" else (self._last_pts or 0) + 1
+        if self.info.kind == "folder" or self.frame_ticks or pts is None:
+            pts = index if self.info.kind == "folder" or self.frame_ticks else (self._last_pts or 0) + 1
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1  # encoders need rising timestamps; broken sources get nudged
         frame.pts, frame.time_base = pts, self.time_base
@@ -301,6 +308,11 @@ def write_image(path: Path, image: np.ndarray) -> None:
     data.tofile(str(path))
 
 
+def default_codec(output: Path) -> str:
+    """H.264 for every container that holds it; VP9 for WebM, which takes only VP8/VP9/AV1."""
+    return "libvpx-vp9" if output.suffix.lower() == ".webm" else "libx264"
+
+
 def choose_codec(output: Path, info: VideoInfo, options: EncodeOptions) -> tuple[str, str, dict[str, str]]:
     """Codec, pixel format and encoder options for the output file."""
     if options.lossless:
@@ -308,7 +320,7 @@ def choose_codec(output: Path, info: VideoInfo, options: EncodeOptions) -> tuple
             exact = "rgb48le" if is_deep(info.pix_fmt) else "bgr0"
             return "ffv1", options.pix_fmt or exact, {"level": "3", "g": "1", "slicecrc": "1"}
         return "libx264rgb", options.pix_fmt or "rgb24", {"qp": "0", "preset": options.preset}
-    codec = options.codec
+    codec = options.codec or default_codec(output)
     try:
         formats = [f.name for f in av.codec.Codec(codec, "w").video_formats or []]
     except (av.FFmpegError, ValueError):
@@ -334,7 +346,9 @@ def choose_codec(output: Path, info: VideoInfo, options: EncodeOptions) -> tuple
         if codec.startswith("libx26"):
             codec_options["preset"] = options.preset
         if codec == "libvpx-vp9":
-            codec_options["b"] = "0"
+            # constant quality; libvpx's own default speed (cpu-used 1, one row at a time) runs at
+            # under 1 fps at 720p on a small CPU
+            codec_options.update({"b": "0", "cpu-used": "4", "row-mt": "1", "deadline": "good"})
     return codec, pix_fmt, codec_options
 
 
