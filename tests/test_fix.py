@@ -212,3 +212,29 @@ def test_avi_output_counts_frames_at_the_source_rate(clip: Path, logo_mask: Path
     assert len(times) == N
     steps = np.diff(times)
     assert steps == pytest.approx(np.full(N - 1, 0.04), abs=1e-6), "one frame per tick, in order"
+
+
+def test_the_main_picture_is_repaired_not_a_cover_image_stored_first(
+    tmp_path: Path, logo_mask: Path
+) -> None:
+    """Some files carry cover art or a thumbnail as an extra, earlier video stream."""
+    clip = tmp_path / "with_cover.mkv"
+    with av.open(str(clip), "w") as c:
+        cover = c.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 32, 32, "yuvj420p"
+        video = c.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        f = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24")
+        f.pts = 0
+        c.mux(cover.encode(f))
+        c.mux(cover.encode())
+        for i in range(N):
+            f = av.VideoFrame.from_ndarray(np.full((H, W, 3), i * 20, np.uint8), format="rgb24")
+            f.pts = i
+            c.mux(video.encode(f))
+        c.mux(video.encode())
+    out = tmp_path / "out.mkv"
+    summary = restore(clip, out, mask=logo_mask, method="telea")
+    info = stream_summary(out)
+    assert summary.frames == N and (info["width"], info["height"]) == (W, H)
+    assert any("video stream 0 (mjpeg, 32x32) is not carried over" in w for w in summary.warnings)

@@ -48,6 +48,7 @@ class VideoInfo:
     has_audio: bool = False
     frame_names: tuple[str, ...] = ()
     start_pts: int | None = None
+    stream_index: int = 0  # the container's stream that is repaired (the main picture, not cover art)
 
 
 class FrameSource(Protocol):
@@ -80,7 +81,7 @@ class VideoFileSource:
         if not self.container.streams.video:
             self.container.close()
             raise InputError(f"{path} has no video stream")
-        self.stream = self.container.streams.video[0]
+        self.stream = main_video_stream(self.container)
         self.stream.thread_type = "AUTO"
         self._table: tuple[list[int], list[int]] | None = None
         self.info = self._probe()
@@ -95,16 +96,17 @@ class VideoFileSource:
         colour, rotation, start_pts = self._peek_first_frame()
         return VideoInfo(
             path=self.path, kind="video", width=ctx.width, height=ctx.height,
-            frame_count=s.frames or _count_packets(self.path), fps=Fraction(fps),
+            frame_count=s.frames or _count_packets(self.path, s.index), fps=Fraction(fps),
             time_base=Fraction(s.time_base) if s.time_base else Fraction(1, 90000),
             rotation=rotation, colour=colour, pix_fmt=ctx.format.name if ctx.format else "yuv420p",
             codec=ctx.name, has_audio=bool(self.container.streams.audio), start_pts=start_pts,
+            stream_index=s.index,
         )
 
     def _peek_first_frame(self) -> tuple[ColourInfo, int, int | None]:
         """Decode one frame in a separate container to learn colour tags and rotation."""
         with _open_container(self.path) as probe:
-            stream = probe.streams.video[0]
+            stream = probe.streams[self.stream.index]
             errors = 0
             packets = probe.demux(stream)
             while errors < 64:
@@ -154,7 +156,7 @@ class VideoFileSource:
         if self._table is None:
             entries: list[tuple[int, bool]] = []
             with _open_container(self.path) as c:
-                for packet in c.demux(c.streams.video[0]):
+                for packet in c.demux(c.streams[self.stream.index]):
                     if packet.size and packet.pts is not None:
                         entries.append((packet.pts, packet.is_keyframe))
             entries.sort()
@@ -281,11 +283,20 @@ def _open_container(path: Path) -> av.container.InputContainer:
         raise InputError(f"{path} is not a readable video, or is truncated or corrupt ({reason})") from None
 
 
-def _count_packets(path: Path) -> int:
+def main_video_stream(container: av.container.InputContainer) -> av.VideoStream:
+    """The picture a file is about: FFmpeg's best video stream, which passes over cover art and
+    thumbnails that some files carry as an extra video stream (often the first one)."""
+    try:
+        return container.streams.best("video") or container.streams.video[0]
+    except (av.FFmpegError, ValueError):
+        return container.streams.video[0]
+
+
+def _count_packets(path: Path, index: int) -> int:
     """Frame count for containers that do not store it: demux (no decode) and count packets."""
     with _open_container(path) as c:
         try:
-            return sum(1 for p in c.demux(c.streams.video[0]) if p.size)
+            return sum(1 for p in c.demux(c.streams[index]) if p.size)
         except av.FFmpegError:
             return 0
 

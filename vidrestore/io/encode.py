@@ -145,6 +145,13 @@ class VideoSink:
     def _add_extra_streams(self) -> _ExtraStreams | None:
         source = av.open(str(self.info.path))
         wanted = [s for s in source.streams if s.type in ("audio", "subtitle")]
+        for s in source.streams.video:
+            if s.index != self.info.stream_index:
+                size = f"{s.codec_context.width}x{s.codec_context.height}"
+                self.warnings.append(
+                    f"video stream {s.index} ({s.codec_context.name}, {size}) is not carried over; "
+                    f"only stream {self.info.stream_index} is repaired"
+                )
         if not wanted:
             source.close()
             return None

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from vidrestore.errors import MaskError
-from vidrestore.io.decode import decode_image_8bit
+from vidrestore.io.decode import decode_image_8bit, main_video_stream
 from vidrestore.io.paths import is_image_file, list_images
 
 
@@ -72,7 +72,7 @@ class MaskReader:
                 yield self._dilate(self._prepare(_read_gray(file), file.name))
         else:
             with av.open(str(self.path)) as c:
-                for i, frame in enumerate(c.decode(video=0)):
+                for i, frame in enumerate(c.decode(main_video_stream(c))):
                     if i < start:
                         continue
                     yield self._dilate(
@@ -84,7 +84,7 @@ class MaskReader:
             with av.open(str(self.path)) as c:
                 if not c.streams.video:
                     raise MaskError(f"mask {self.path} has no video stream")
-                s = c.streams.video[0]
+                s = main_video_stream(c)
                 count = s.frames or sum(1 for p in c.demux(s) if p.size)
                 w, h = s.codec_context.width, s.codec_context.height
         except av.FFmpegError as exc:

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from vidrestore.errors import InputError, OptionError
+from vidrestore.io.decode import main_video_stream
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
@@ -152,7 +153,7 @@ def count_video_frames(path: Path | str) -> int:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise InputError(f"{path} has no video stream")
-            stream = container.streams.video[0]
+            stream = main_video_stream(container)
             return sum(1 for _ in container.decode(stream))
     except (av.error.FFmpegError, OSError) as exc:
         raise InputError(f"cannot read video {path}: {exc}") from None
@@ -200,7 +201,7 @@ def _read_with_pyav(path: str, indices: list[int]) -> np.ndarray:
     found: dict[int, np.ndarray] = {}
     try:
         with av.open(path) as container:
-            stream = container.streams.video[0]
+            stream = main_video_stream(container)
             stream.thread_type = "AUTO"
             rate = Fraction(stream.average_rate or stream.guessed_rate or 25)
             tb = stream.time_base or Fraction(1, 1000)
