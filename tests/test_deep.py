@@ -154,7 +154,8 @@ def test_merge_keeps_the_original_where_the_repair_left_the_8_bit_value() -> Non
         ("yuv422p10le", "libx264", True, "yuv422p10le"),
         ("yuv420p12le", "libx264", True, "yuv420p10le"),  # the deepest the codec has below the source
         ("yuv444p", "libx264", False, "yuv444p"),
-        ("yuv422p10le", "libx264", False, None),  # odd sizes cannot subsample chroma
+        ("yuv422p10le", "libx264", False, "yuv444p10le"),  # odd sizes cannot subsample chroma
+        ("yuv422p", "libx264", False, "yuv444p"),
         ("gbrp10le", "libx264", True, "yuv444p10le"),  # deep RGB: 4:4:4 YUV keeps the depth
         ("rgb48le", "libx265", True, "gbrp12le"),
         ("rgb24", "libx265", True, None),

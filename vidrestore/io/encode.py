@@ -370,7 +370,9 @@ def nearest_source_format(source: str, formats: list[str], even: bool) -> str | 
     bits = bits_per_component(source)
     if src is None or (bits <= 8 and src in (("yuv", 1, 1), ("rgb", 0, 0))):
         return None
-    wanted = [src] if src[0] != "rgb" else [src, ("yuv", 0, 0)]  # deep RGB: 4:4:4 YUV keeps the depth
+    wanted = [src]
+    if src[0] == "rgb" or (src[1:] != (0, 0) and not even):
+        wanted.append(("yuv", 0, 0))  # 4:4:4 YUV keeps the depth of RGB and of odd-sized subsampled sources
     for layout in wanted:
         candidates = []
         for name in formats:
