@@ -11,6 +11,7 @@ import pytest
 from clips import box_mask, write_mask
 
 from vidrestore import restore
+from vidrestore.io.colour import ColourInfo, frame_to_rgb
 from vidrestore.io.decode import open_source
 from vidrestore.io.deep import merge_repair, to_8bit, to_16bit
 from vidrestore.io.encode import nearest_source_format
@@ -54,12 +55,24 @@ def deep_frames(path: Path) -> np.ndarray:
     return np.stack([f.deep for f in frames])
 
 
-@pytest.fixture
-def master(tmp_path: Path) -> Path:
-    """A 10-bit 4:2:2 ProRes clip with PCM audio, as archive masters often are."""
+@pytest.fixture(params=[("prores_ks", "yuv422p10le"), ("libx264", "yuv420p10le")], ids=["422", "420"])
+def master(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A 10-bit clip with PCM audio: 4:2:2 ProRes, as archive masters often are, or 4:2:0 H.264."""
+    codec, pix_fmt = request.param
     path = tmp_path / "master.mov"
-    write_deep_video(path, "prores_ks", "yuv422p10le", audio=True)
+    write_deep_video(path, codec, pix_fmt, audio=True)
     return path
+
+
+def test_deep_decode_agrees_with_the_8_bit_decode(master: Path) -> None:
+    """Both conversions use the same matrix, range and chroma interpolation; only precision differs.
+    (swscale's packed 16-bit RGB output with full chroma interpolation once garbled 4:2:0 rows.)"""
+    with av.open(str(master)) as c:
+        frame = next(c.decode(video=0))
+    colour = ColourInfo.from_frame(frame)
+    deep = frame_to_rgb(frame, colour, deep=True).astype(float) / 257
+    eight = frame_to_rgb(frame, colour).astype(float)
+    assert np.abs(deep - eight).max() <= 2.0  # 8-bit conversions round in between
 
 
 @pytest.fixture
@@ -102,23 +115,20 @@ def test_10_bit_input_is_encoded_10_bit_with_its_chroma_by_default(
     out = tmp_path / "out.mov"
     restore(master, out, mask=box, method="telea")
     with av.open(str(out)) as c:
-        assert c.streams.video[0].codec_context.format.name == "yuv422p10le"
+        assert c.streams.video[0].codec_context.format.name == source_format(master)
     before, after = deep_frames(master), deep_frames(out)
     outside = outside_grown_box()
     assert np.unique(after[:, outside] % 257).size > 1, "levels between 8-bit steps survive"
-    error_10 = np.abs(after.astype(float) - before)[:, outside].mean()
+    assert np.abs(after.astype(float) - before)[:, outside].mean() / 257 < 3, "within the codec's loss"
     eight = tmp_path / "out8.mov"
-    summary = restore(master, eight, mask=box, method="telea", pix_fmt="yuv422p")
-    error_8 = np.abs(to_16bit(open_and_read_8bit(eight)).astype(float) - before)[:, outside].mean()
-    assert error_10 < error_8
-    assert any("10-bit source is written as 8-bit yuv422p" in w for w in summary.warnings)
+    eight_bit = source_format(master).replace("10le", "")
+    summary = restore(master, eight, mask=box, method="telea", pix_fmt=eight_bit)
+    assert any("10-bit source is written as 8-bit yuv42" in w for w in summary.warnings)
 
 
-def open_and_read_8bit(path: Path) -> np.ndarray:
-    source = open_source(path)
-    frames = np.stack([f.image for f in source.frames()])
-    source.close()
-    return frames
+def source_format(path: Path) -> str:
+    with av.open(str(path)) as c:
+        return c.streams.video[0].codec_context.format.name
 
 
 def test_16_bit_frame_folder_comes_back_16_bit(tmp_path: Path, box: Path) -> None:

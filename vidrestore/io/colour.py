@@ -55,18 +55,20 @@ def frame_to_rgb(frame: av.VideoFrame, colour: ColourInfo, deep: bool = False) -
     """Decoded frame -> (H, W, 3) RGB with the stream's own matrix and range: uint8, or uint16
     (``rgb48``) with ``deep`` for sources of more than 8 bits."""
     name = frame.format.name
-    target = "rgb48le" if deep else "rgb24"
     if is_rgb_format(name) or name.startswith(("gray", "pal")):
-        return frame.to_ndarray(format=target)
+        return frame.to_ndarray(format="rgb48le" if deep else "rgb24")
+    # Deep frames go through planar gbrp16le, then a plain repack: swscale's packed rgb48le output
+    # with full chroma interpolation garbles every row after the first of 4:2:0 sources (seen with
+    # FFmpeg 8.1 in PyAV 18; tests/test_deep.py covers 4:2:0 and 4:2:2).
     rgb = frame.reformat(
-        format=target,
+        format="gbrp16le" if deep else "rgb24",
         src_colorspace=colour.matrix(),
         dst_colorspace=colour.matrix(),
         src_color_range=colour.yuv_range(name),
         dst_color_range=ColorRange.JPEG,
         interpolation=_FLAGS,
     )
-    return rgb.to_ndarray()
+    return rgb.to_ndarray(format="rgb48le") if deep else rgb.to_ndarray()
 
 
 def rgb_to_frame(image: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.VideoFrame:
