@@ -238,3 +238,41 @@ def test_the_main_picture_is_repaired_not_a_cover_image_stored_first(
     info = stream_summary(out)
     assert summary.frames == N and (info["width"], info["height"]) == (W, H)
     assert any("video stream 0 (mjpeg, 32x32) is not carried over" in w for w in summary.warnings)
+
+
+@pytest.mark.parametrize("order", ["tff", "bff"])
+def test_interlaced_sources_stay_interlaced_in_their_field_order(
+    order: str, tmp_path: Path, logo_mask: Path
+) -> None:
+    """Flagged progressive, interlaced pictures are shown without deinterlacing (combing)."""
+    clip = tmp_path / f"{order}.mp4"
+    with av.open(str(clip), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = W, H, "yuv420p"
+        v.codec_context.flags |= av.codec.context.Flags.interlaced_dct | av.codec.context.Flags.interlaced_me
+        v.options = {"x264-params": f"{order}=1"}
+        rng = np.random.default_rng(0)
+        for i in range(N):
+            f = av.VideoFrame.from_ndarray(rng.integers(0, 255, (H, W, 3), dtype=np.uint8), format="rgb24")
+            f.pts = i
+            c.mux(v.encode(f))
+        c.mux(v.encode())
+
+    def field_order(path: Path) -> tuple[int, bool]:
+        with av.open(str(path)) as c:
+            stream = c.streams.video[0]
+            return stream.codec_context.field_order, next(c.decode(stream)).interlaced_frame
+
+    source_order, interlaced = field_order(clip)
+    assert interlaced and source_order in (2, 3)  # TT / BB
+    out = tmp_path / "out.mp4"
+    restore(clip, out, mask=logo_mask, method="telea")
+    assert field_order(out) == (source_order, True)
+
+
+def test_progressive_sources_stay_progressive(clip: Path, logo_mask: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    restore(clip, out, mask=logo_mask, method="telea")
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.field_order in (0, 1)
+        assert not next(c.decode(video=0)).interlaced_frame

@@ -22,6 +22,16 @@ from vidrestore.io.colour import ColourInfo, frame_to_rgb
 from vidrestore.io.deep import is_deep, to_8bit, to_16bit
 from vidrestore.io.paths import list_images
 
+FIELD_PROGRESSIVE, FIELD_TOP_FIRST = 1, 2  # AVFieldOrder: 0 unknown, 1 progressive, 2 TT, 3 BB, 4 TB, 5 BT
+
+
+def is_interlaced(field_order: int) -> bool:
+    return 2 <= field_order <= 5
+
+
+def top_field_first(field_order: int) -> bool:
+    return field_order in (2, 5)  # TT, and BT (bottom coded first, top shown first)
+
 
 class DecodedFrame(NamedTuple):
     index: int
@@ -49,6 +59,7 @@ class VideoInfo:
     frame_names: tuple[str, ...] = ()
     start_pts: int | None = None
     stream_index: int = 0  # the container's stream that is repaired (the main picture, not cover art)
+    field_order: int = FIELD_PROGRESSIVE  # FFmpeg's AVFieldOrder; 2-5 = interlaced
 
 
 class FrameSource(Protocol):
@@ -93,17 +104,21 @@ class VideoFileSource:
         if not ctx.width or not ctx.height:
             raise InputError(f"{self.path}: video stream has no frame size (corrupt header?)")
         fps = s.average_rate or s.guessed_rate or s.base_rate or Fraction(25)
-        colour, rotation, start_pts = self._peek_first_frame()
+        colour, rotation, start_pts, interlaced = self._peek_first_frame()
+        field_order = int(getattr(ctx, "field_order", 0) or 0)
+        if not is_interlaced(field_order):
+            # the stream header may not say; the frame does (its field order then is a guess: top first)
+            field_order = FIELD_TOP_FIRST if interlaced else FIELD_PROGRESSIVE
         return VideoInfo(
             path=self.path, kind="video", width=ctx.width, height=ctx.height,
             frame_count=s.frames or _count_packets(self.path, s.index), fps=Fraction(fps),
             time_base=Fraction(s.time_base) if s.time_base else Fraction(1, 90000),
             rotation=rotation, colour=colour, pix_fmt=ctx.format.name if ctx.format else "yuv420p",
             codec=ctx.name, has_audio=bool(self.container.streams.audio), start_pts=start_pts,
-            stream_index=s.index,
+            stream_index=s.index, field_order=field_order,
         )
 
-    def _peek_first_frame(self) -> tuple[ColourInfo, int, int | None]:
+    def _peek_first_frame(self) -> tuple[ColourInfo, int, int | None, bool]:
         """Decode one frame in a separate container to learn colour tags and rotation."""
         with _open_container(self.path) as probe:
             stream = probe.streams[self.stream.index]
@@ -113,7 +128,8 @@ class VideoFileSource:
                 try:
                     packet = next(packets)
                     for frame in packet.decode():
-                        return ColourInfo.from_frame(frame), int(frame.rotation or 0), frame.pts
+                        return (ColourInfo.from_frame(frame), int(frame.rotation or 0), frame.pts,
+                                bool(frame.interlaced_frame))
                 except StopIteration:
                     break
                 except av.FFmpegError:

@@ -17,7 +17,7 @@ import numpy as np
 from vidrestore.errors import OptionError, OutputError
 from vidrestore.io.atomic import commit, discard, temp_path_for
 from vidrestore.io.colour import ColourInfo, is_rgb_format, rgb_to_frame
-from vidrestore.io.decode import VideoInfo
+from vidrestore.io.decode import VideoInfo, is_interlaced, top_field_first
 from vidrestore.io.deep import bits_per_component, is_deep, merge_repair
 
 # Codecs each container takes as a stream copy; None means "whatever the source has".
@@ -130,6 +130,8 @@ class VideoSink:
         stream.codec_context.time_base = self.time_base
         if self.frame_ticks:  # without timestamps, reordered (B) frames come back shifted and out of order
             codec_options = {**codec_options, "bf": "0"}
+        if is_interlaced(self.info.field_order):
+            codec_options = self._keep_interlacing(stream, codec, codec_options)
         stream.options = codec_options
         if not is_rgb_format(pix_fmt):
             c = self.info.colour
@@ -141,6 +143,21 @@ class VideoSink:
         self.pix_fmt = pix_fmt
         self.colour: ColourInfo = self.info.colour
         return stream
+
+    def _keep_interlacing(
+        self, stream: av.VideoStream, codec: str, options: dict[str, str]
+    ) -> dict[str, str]:
+        """Code and flag an interlaced source's output as interlaced, in its field order.
+
+        Flagged progressive, interlaced pictures are shown without deinterlacing: combing on every
+        moving edge. The repair itself works on whole frames, as the source stores them."""
+        ctx = stream.codec_context
+        ctx.field_order = self.info.field_order
+        ctx.flags |= av.codec.context.Flags.interlaced_dct | av.codec.context.Flags.interlaced_me
+        if codec in ("libx264", "libx264rgb"):
+            order = "tff=1" if top_field_first(self.info.field_order) else "bff=1"
+            options = {**options, "x264-params": order}
+        return options
 
     def _add_extra_streams(self) -> _ExtraStreams | None:
         source = av.open(str(self.info.path))
