@@ -276,3 +276,18 @@ def test_progressive_sources_stay_progressive(clip: Path, logo_mask: Path, tmp_p
     with av.open(str(out)) as c:
         assert c.streams.video[0].codec_context.field_order in (0, 1)
         assert not next(c.decode(video=0)).interlaced_frame
+
+
+def test_a_video_alpha_channel_that_cannot_be_kept_is_named(tmp_path: Path, logo_mask: Path) -> None:
+    clip = tmp_path / "alpha.mov"
+    with av.open(str(clip), "w") as c:
+        v = c.add_stream("prores_ks", rate=25)
+        v.width, v.height, v.pix_fmt = W, H, "yuva444p10le"
+        for i in range(4):
+            f = av.VideoFrame.from_ndarray(np.full((H, W, 4), i * 40, np.uint8), format="rgba")
+            f.pts = i
+            c.mux(v.encode(f.reformat(format="yuva444p10le")))
+        c.mux(v.encode())
+    summary = restore(clip, tmp_path / "out.mov", mask=logo_mask, method="telea")
+    assert summary.frames == 4
+    assert any("alpha channel" in w and "not kept" in w for w in summary.warnings)

@@ -62,3 +62,22 @@ def test_existing_empty_folder_is_an_acceptable_output(clip: Path, logo_mask: Pa
     out.mkdir()
     restore(clip, out, mask=logo_mask, method="telea", overwrite=True)
     assert len(list(out.iterdir())) == 12
+
+
+def test_repaired_frames_keep_their_alpha_channel(tmp_path: Path, logo_mask: Path) -> None:
+    """RGBA frames (plates with transparency): the repair is RGB, the alpha goes back on as it was."""
+    folder = tmp_path / "rgba"
+    folder.mkdir()
+    yy, xx = np.mgrid[0:H, 0:W]
+    alphas = []
+    for i in range(4):
+        alpha = ((xx + yy * 3 + i * 17) % 256).astype(np.uint8)
+        alphas.append(alpha)
+        bgra = np.dstack([cv2.cvtColor(pattern_frame(i, W, H), cv2.COLOR_RGB2BGR), alpha])
+        cv2.imwrite(str(folder / f"f{i}.png"), bgra)
+    out = tmp_path / "out"
+    restore(folder, out, mask=logo_mask, method="telea")
+    for i in range(4):
+        written = cv2.imread(str(out / f"f{i}.png"), cv2.IMREAD_UNCHANGED)
+        assert written.shape == (H, W, 4)
+        assert np.array_equal(written[..., 3], alphas[i])

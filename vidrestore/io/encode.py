@@ -18,7 +18,7 @@ from vidrestore.errors import OptionError, OutputError
 from vidrestore.io.atomic import commit, discard, temp_path_for
 from vidrestore.io.colour import ColourInfo, is_rgb_format, rgb_to_frame
 from vidrestore.io.decode import VideoInfo, is_interlaced, top_field_first
-from vidrestore.io.deep import bits_per_component, is_deep, merge_repair
+from vidrestore.io.deep import bits_per_component, is_deep, merge_repair, to_8bit, to_16bit
 
 # Codecs each container takes as a stream copy; None means "whatever the source has".
 _COPYABLE: dict[str, frozenset[str] | None] = {
@@ -115,6 +115,10 @@ class VideoSink:
 
     def _add_video_stream(self, options: EncodeOptions) -> av.VideoStream:
         codec, pix_fmt, codec_options = choose_codec(self.output, self.info, options)
+        if has_alpha(self.info.pix_fmt):
+            self.warnings.append(
+                f"the source's alpha channel ({self.info.pix_fmt}) is not kept in video output"
+            )
         if is_deep(self.info.pix_fmt) and not is_deep(pix_fmt):
             self.warnings.append(
                 f"the {bits_per_component(self.info.pix_fmt)}-bit source is written as 8-bit {pix_fmt}"
@@ -291,6 +295,8 @@ class FolderSink:
         self.frames_written = 0
         self.warnings: list[str] = []
         self.temp = temp_path_for(output, directory=True)
+        first = info.path / info.frame_names[0] if info.frame_names else None
+        self.alpha = first is not None and alpha_channel(first) is not None
 
     def write(
         self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False,
@@ -306,6 +312,10 @@ class FolderSink:
             name = f"{index:06d}.png"
         if deep is not None and Path(name).suffix.lower() in _DEEP_IMAGE_EXTENSIONS:
             image = merge_repair(image, deep)
+        if self.alpha:  # the repair is RGB; a frame's own alpha channel goes back on unchanged
+            alpha = alpha_channel(self.info.path / name)
+            if alpha is not None:
+                image = with_alpha(image, alpha)
         write_image(self.temp / name, image)
         self.frames_written += 1
 
@@ -316,8 +326,33 @@ class FolderSink:
         discard(self.temp)
 
 
+def has_alpha(pix_fmt: str) -> bool:
+    """Whether a pixel format carries alpha (grey + alpha, or 4 components)."""
+    try:
+        count = len(av.VideoFormat(pix_fmt).components)
+    except (ValueError, av.FFmpegError):
+        return False
+    return count == 4 or (count == 2 and pix_fmt.startswith("ya"))
+
+
+def alpha_channel(path: Path) -> np.ndarray | None:
+    """The alpha channel of an image file (uint8 or uint16), None when it has none or is unreadable."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None or image.ndim != 3 or image.shape[2] != 4:
+        return None
+    return image[..., 3]
+
+
+def with_alpha(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """RGB + alpha -> RGBA in the image's dtype (alpha rescaled between 8 and 16 bits if needed)."""
+    if alpha.dtype != image.dtype:
+        alpha = to_16bit(alpha) if image.dtype == np.uint16 else to_8bit(alpha)
+    return np.dstack([image, alpha])
+
+
 def write_image(path: Path, image: np.ndarray) -> None:
-    """uint8 (or, for PNG/TIFF, uint16) RGB -> image file in the format its extension names
+    """uint8 (or, for PNG/TIFF, uint16) RGB or RGBA -> image file in the format its extension names
     (PNG fast compression, JPEG q95)."""
     ext = path.suffix.lower()
     params = {
@@ -326,7 +361,8 @@ def write_image(path: Path, image: np.ndarray) -> None:
         ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95],
         ".webp": [cv2.IMWRITE_WEBP_QUALITY, 101],
     }.get(ext, [])
-    ok, data = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
+    order = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    ok, data = cv2.imencode(ext, cv2.cvtColor(image, order), params)
     if not ok:
         raise OutputError(f"cannot encode {path.name}")
     data.tofile(str(path))
