@@ -81,3 +81,23 @@ def test_repaired_frames_keep_their_alpha_channel(tmp_path: Path, logo_mask: Pat
         written = cv2.imread(str(out / f"f{i}.png"), cv2.IMREAD_UNCHANGED)
         assert written.shape == (H, W, 4)
         assert np.array_equal(written[..., 3], alphas[i])
+
+
+def test_a_frame_folder_is_repaired_with_temporal_propagation_by_default(tmp_path: Path) -> None:
+    """A scan sequence is a video: a hole that moves over the pattern is filled from other frames."""
+    images = make_folder(tmp_path / "in", 10)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i in range(10):
+        write_mask(masks / f"m{i:02d}.png", box_mask(W, H, (4 + 3 * i, 30, 14 + 3 * i, 40)))
+    default = restore(tmp_path / "in", tmp_path / "out", mask=masks, method="telea")
+    assert default.propagated_fraction > 0.3
+    per_frame = restore(tmp_path / "in", tmp_path / "out2", mask=masks, method="telea", temporal=False)
+    assert per_frame.propagated_fraction == 0
+    hole = box_mask(W, H, (4 + 15, 30, 14 + 15, 40))
+
+    def error(folder: str) -> float:
+        frame = cv2.cvtColor(cv2.imread(str(tmp_path / folder / "frame5.png")), cv2.COLOR_BGR2RGB)
+        return float(np.abs(frame[hole].astype(int) - images[5][hole]).mean())
+
+    assert error("out") < error("out2")

@@ -211,7 +211,8 @@ def prepare_job(config: FixConfig, start: int = 0, stop: int | None = None) -> J
             )
             stages.append(detector)
         propagation = None
-        if config.temporal if config.temporal is not None else info.kind == "video":
+        # a frame folder is a video too (scans, VFX plates): on by default for both
+        if config.temporal if config.temporal is not None else info.frame_count > 1:
             from vidrestore.temporal.propagate import TemporalOptions, TemporalPropagation
 
             propagation = TemporalPropagation(TemporalOptions(window=config.window, reach=config.reach))

@@ -119,8 +119,8 @@ def fix(
         None,
         "--temporal/--no-temporal",
         help=(
-            "Fill holes with real pixels from neighbouring frames along optical flow first (default: on "
-            "for video input, off for frame folders)."
+            "Fill holes with real pixels from neighbouring frames along optical flow first (default: on, "
+            "for videos and frame folders alike)."
         ),
     ),
     window: int = typer.Option(

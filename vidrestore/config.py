@@ -23,7 +23,7 @@ class FixConfig:
     inpaint: InpaintOptions = field(default_factory=InpaintOptions)
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     detect_sensitivity: dict[str, float] = field(default_factory=dict)
-    temporal: bool | None = None  # None: on for video input, off for frame folders
+    temporal: bool | None = None  # None: on for any input of more than one frame
     window: int = 3
     reach: int = 12  # frames back and ahead searched, along chained flows, for pixels the window missed
     segments: int = 1  # split one long video into this many parts processed in parallel
