@@ -177,3 +177,42 @@ def test_output_pixel_format_follows_the_source(
 ) -> None:
     formats = [f.name for f in av.codec.Codec(codec, "w").video_formats]
     assert nearest_source_format(source, formats, even) == expected
+
+
+def write_dpx_sequence(folder: Path, pix_fmt: str) -> None:
+    from fractions import Fraction
+
+    folder.mkdir()
+    for i, image in enumerate(smooth_frames()):
+        ctx = av.CodecContext.create("dpx", "w")
+        ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = W, H, pix_fmt, Fraction(1, 25)
+        frame = av.VideoFrame.from_ndarray(image, format="rgb48le").reformat(format=pix_fmt)
+        data = b"".join(bytes(p) for p in ctx.encode(frame) + ctx.encode(None))
+        (folder / f"scan.{i:05d}.dpx").write_bytes(data)
+
+
+def read_dpx_frames(folder: Path) -> np.ndarray:
+    frames = []
+    for path in sorted(folder.glob("*.dpx")):
+        with av.open(str(path)) as c:
+            frames.append(next(c.decode(video=0)).to_ndarray(format="rgb48le"))
+    return np.stack(frames)
+
+
+def test_a_10_bit_dpx_scan_sequence_comes_back_as_10_bit_dpx(tmp_path: Path, box: Path) -> None:
+    """The film-scan format: OpenCV cannot read it, FFmpeg can; each frame keeps its file's format."""
+    write_dpx_sequence(tmp_path / "scans", "gbrp10le")
+    out = tmp_path / "restored"
+    summary = restore(tmp_path / "scans", out, mask=box, method="telea")
+    assert summary.frames == N
+    assert sorted(p.name for p in out.iterdir()) == [f"scan.{i:05d}.dpx" for i in range(N)]
+    with av.open(str(out / "scan.00000.dpx")) as c:
+        assert c.streams.video[0].codec_context.format.name == "gbrp10le"
+    before, after = read_dpx_frames(tmp_path / "scans"), read_dpx_frames(out)
+    outside = outside_grown_box()
+    assert np.array_equal(after[:, outside], before[:, outside])
+    assert not np.array_equal(after[:, box_mask(W, H, BOX)], before[:, box_mask(W, H, BOX)])
+    video = tmp_path / "restored.mov"
+    restore(tmp_path / "scans", video, mask=box, method="telea")
+    with av.open(str(video)) as c:
+        assert c.streams.video[0].codec_context.format.name == "yuv444p10le"  # deep RGB -> 4:4:4 10-bit

@@ -20,6 +20,7 @@ import numpy as np
 from vidrestore.errors import InputError
 from vidrestore.io.colour import ColourInfo, frame_to_rgb
 from vidrestore.io.deep import is_deep, to_8bit, to_16bit
+from vidrestore.io.dpx import read_dpx
 from vidrestore.io.paths import list_images
 
 FIELD_PROGRESSIVE, FIELD_TOP_FIRST = 1, 2  # AVFieldOrder: 0 unknown, 1 progressive, 2 TT, 3 BB, 4 TB, 5 BT
@@ -221,7 +222,7 @@ class FolderSource:
         self.bad_packets = 0
         self.files = list_images(path)
         if not self.files:
-            raise InputError(f"{path} contains no frame images (png, jpg, tif, bmp, webp)")
+            raise InputError(f"{path} contains no frame images (png, jpg, tif, bmp, webp, dpx)")
         first, first_deep = read_image_deep(self.files[0])
         rate = Fraction(fps).limit_denominator(1001) if fps else Fraction(25)
         self.info = VideoInfo(
@@ -248,16 +249,26 @@ class FolderSource:
         pass
 
 
+def decode_image_file(path: Path) -> np.ndarray | None:
+    """An image file as OpenCV decodes it (grey, BGR or BGRA; uint8 or uint16); None if unreadable.
+
+    DPX, which OpenCV does not read, goes through FFmpeg and comes back the same way."""
+    if path.suffix.lower() == ".dpx":
+        return read_dpx(path)
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None or image.dtype not in (np.uint8, np.uint16):
+        return None
+    return image
+
+
 def decode_image_8bit(path: Path) -> np.ndarray | None:
     """An image file as OpenCV decodes it (grey, BGR or BGRA), 16-bit scaled to 8-bit; None if unreadable.
 
     Frames and masks both read through here, so a 16-bit file means the same levels for either.
     """
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None or image.dtype not in (np.uint8, np.uint16):
-        return None
-    if image.dtype == np.uint16:
+    image = decode_image_file(path)
+    if image is not None and image.dtype == np.uint16:
         image = (image / 257.0).round().astype(np.uint8)
     return image
 
@@ -272,10 +283,9 @@ def read_image(path: Path) -> np.ndarray:
 
 def read_image_deep(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Any 8/16-bit image file -> uint8 (H, W, 3) RGB, and the uint16 RGB original if it is 16-bit."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None or image.dtype not in (np.uint8, np.uint16):
-        raise InputError(f"cannot read image {path} (not an 8/16-bit image OpenCV can decode)")
+    image = decode_image_file(path)
+    if image is None:
+        raise InputError(f"cannot read image {path} (not an 8/16-bit image OpenCV or FFmpeg can decode)")
     if image.dtype == np.uint16:
         deep = _as_rgb(image)
         return to_8bit(deep), deep

@@ -17,8 +17,9 @@ import numpy as np
 from vidrestore.errors import OptionError, OutputError
 from vidrestore.io.atomic import commit, discard, temp_path_for
 from vidrestore.io.colour import ColourInfo, is_rgb_format, rgb_to_frame
-from vidrestore.io.decode import VideoInfo, is_interlaced, top_field_first
+from vidrestore.io.decode import VideoInfo, decode_image_file, is_interlaced, top_field_first
 from vidrestore.io.deep import bits_per_component, is_deep, merge_repair, to_8bit, to_16bit
+from vidrestore.io.dpx import encode_dpx
 
 # Codecs each container takes as a stream copy; None means "whatever the source has".
 _COPYABLE: dict[str, frozenset[str] | None] = {
@@ -33,7 +34,7 @@ _COPYABLE: dict[str, frozenset[str] | None] = {
 _AUDIO_FALLBACK = {"webm": "libopus", "avi": "mp3"}
 # Containers that count frames instead of storing timestamps: the time base must be one frame.
 _FRAME_COUNTED_FORMATS = frozenset({"avi"})
-_DEEP_IMAGE_EXTENSIONS = (".png", ".tif", ".tiff")  # image formats that store 16 bits per channel
+_DEEP_IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".dpx")  # image formats that store 16 bits per channel
 _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1")
 
 
@@ -316,7 +317,8 @@ class FolderSink:
             alpha = alpha_channel(self.info.path / name)
             if alpha is not None:
                 image = with_alpha(image, alpha)
-        write_image(self.temp / name, image)
+        like = self.info.path / name if self.info.frame_names else None
+        write_image(self.temp / name, image, like)
         self.frames_written += 1
 
     def close(self) -> None:
@@ -337,8 +339,7 @@ def has_alpha(pix_fmt: str) -> bool:
 
 def alpha_channel(path: Path) -> np.ndarray | None:
     """The alpha channel of an image file (uint8 or uint16), None when it has none or is unreadable."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    image = decode_image_file(path)
     if image is None or image.ndim != 3 or image.shape[2] != 4:
         return None
     return image[..., 3]
@@ -351,10 +352,13 @@ def with_alpha(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return np.dstack([image, alpha])
 
 
-def write_image(path: Path, image: np.ndarray) -> None:
-    """uint8 (or, for PNG/TIFF, uint16) RGB or RGBA -> image file in the format its extension names
-    (PNG fast compression, JPEG q95)."""
+def write_image(path: Path, image: np.ndarray, like: Path | None = None) -> None:
+    """uint8 (or, for PNG/TIFF/DPX, uint16) RGB or RGBA -> image file in the format its extension
+    names (PNG fast compression, JPEG q95; DPX in the pixel format of the file ``like``)."""
     ext = path.suffix.lower()
+    if ext == ".dpx":
+        path.write_bytes(encode_dpx(image, like))
+        return
     params = {
         ".png": [cv2.IMWRITE_PNG_COMPRESSION, 1],
         ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
