@@ -14,7 +14,7 @@ from vidrestore import restore
 from vidrestore.io.colour import ColourInfo, frame_to_rgb
 from vidrestore.io.decode import open_source
 from vidrestore.io.deep import merge_repair, to_8bit, to_16bit
-from vidrestore.io.encode import nearest_source_format
+from vidrestore.io.formats import nearest_source_format
 
 W, H, N = 64, 48, 6
 BOX = (20, 14, 40, 30)

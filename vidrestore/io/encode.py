@@ -20,6 +20,7 @@ from vidrestore.io.colour import ColourInfo, is_rgb_format, rgb_to_frame
 from vidrestore.io.decode import VideoInfo, decode_image_file, is_interlaced, top_field_first
 from vidrestore.io.deep import bits_per_component, is_deep, merge_repair, to_8bit, to_16bit
 from vidrestore.io.dpx import encode_dpx
+from vidrestore.io.formats import EncodeOptions, choose_codec, has_alpha
 
 # Codecs each container takes as a stream copy; None means "whatever the source has".
 _COPYABLE: dict[str, frozenset[str] | None] = {
@@ -35,19 +36,6 @@ _AUDIO_FALLBACK = {"webm": "libopus", "avi": "mp3"}
 # Containers that count frames instead of storing timestamps: the time base must be one frame.
 _FRAME_COUNTED_FORMATS = frozenset({"avi"})
 _DEEP_IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".dpx")  # image formats that store 16 bits per channel
-_CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1")
-
-
-@dataclass(frozen=True)
-class EncodeOptions:
-    """How repaired frames are encoded. Defaults: H.264 CRF 18, preset medium, yuv420p if the size allows."""
-
-    codec: str | None = None  # None: libx264, or VP9 where the container takes no H.264 (WebM)
-    crf: int = 18
-    preset: str = "medium"
-    lossless: bool = False
-    pix_fmt: str | None = None
-    fps: float | None = None  # frame rate for frame-folder input; video input keeps its own
 
 
 class FrameSink(Protocol):
@@ -328,15 +316,6 @@ class FolderSink:
         discard(self.temp)
 
 
-def has_alpha(pix_fmt: str) -> bool:
-    """Whether a pixel format carries alpha (grey + alpha, or 4 components)."""
-    try:
-        count = len(av.VideoFormat(pix_fmt).components)
-    except (ValueError, av.FFmpegError):
-        return False
-    return count == 4 or (count == 2 and pix_fmt.startswith("ya"))
-
-
 def alpha_channel(path: Path) -> np.ndarray | None:
     """The alpha channel of an image file (uint8 or uint16), None when it has none or is unreadable."""
     image = decode_image_file(path)
@@ -370,94 +349,3 @@ def write_image(path: Path, image: np.ndarray, like: Path | None = None) -> None
     if not ok:
         raise OutputError(f"cannot encode {path.name}")
     data.tofile(str(path))
-
-
-def default_codec(output: Path) -> str:
-    """H.264 for every container that holds it; VP9 for WebM, which takes only VP8/VP9/AV1."""
-    return "libvpx-vp9" if output.suffix.lower() == ".webm" else "libx264"
-
-
-def choose_codec(output: Path, info: VideoInfo, options: EncodeOptions) -> tuple[str, str, dict[str, str]]:
-    """Codec, pixel format and encoder options for the output file."""
-    if options.lossless:
-        if output.suffix.lower() == ".mkv":
-            exact = "rgb48le" if is_deep(info.pix_fmt) else "bgr0"
-            return "ffv1", options.pix_fmt or exact, {"level": "3", "g": "1", "slicecrc": "1"}
-        return "libx264rgb", options.pix_fmt or "rgb24", {"qp": "0", "preset": options.preset}
-    codec = options.codec or default_codec(output)
-    try:
-        formats = [f.name for f in av.codec.Codec(codec, "w").video_formats or []]
-    except (av.FFmpegError, ValueError):
-        raise OptionError(f"unknown or unavailable video codec {codec!r}") from None
-    even = info.width % 2 == 0 and info.height % 2 == 0
-    pix_fmt = options.pix_fmt
-    if pix_fmt is None:
-        pix_fmt = nearest_source_format(info.pix_fmt, formats, even)
-    if pix_fmt is None:
-        if "yuv420p" in formats and even:
-            pix_fmt = "yuv420p"
-        elif "yuv444p" in formats:
-            pix_fmt = "yuv444p"  # odd frame sizes cannot be subsampled 2x2 without padding
-        else:
-            pix_fmt = formats[0] if formats else "yuv420p"
-    elif formats and pix_fmt not in formats:
-        raise OptionError(
-            f"codec {codec} does not support --pix-fmt {pix_fmt} (try one of {', '.join(formats[:8])})"
-        )
-    codec_options: dict[str, str] = {}
-    if codec in _CRF_CODECS:
-        codec_options["crf"] = str(options.crf)
-        if codec.startswith("libx26"):
-            codec_options["preset"] = options.preset
-        if codec == "libvpx-vp9":
-            # constant quality; libvpx's own default speed (cpu-used 1, one row at a time) runs at
-            # under 1 fps at 720p on a small CPU
-            codec_options.update({"b": "0", "cpu-used": "4", "row-mt": "1", "deadline": "good"})
-    return codec, pix_fmt, codec_options
-
-
-def nearest_source_format(source: str, formats: list[str], even: bool) -> str | None:
-    """The codec's format closest to the source's: the same family (YUV, RGB or grey) and chroma
-    subsampling at the source's bit depth, or the deepest the codec has below it.
-
-    None for plain 8-bit 4:2:0 and RGB sources (they get yuv420p, which every player takes) and
-    when the codec has nothing close. So 4:2:2 and 4:4:4 masters keep their colour detail and 10-bit
-    ones their depth instead of silently coming back as 8-bit 4:2:0."""
-    src = _layout(source)
-    bits = bits_per_component(source)
-    if src is None or (bits <= 8 and src in (("yuv", 1, 1), ("rgb", 0, 0))):
-        return None
-    wanted = [src]
-    if src[0] == "rgb" or (src[1:] != (0, 0) and not even):
-        wanted.append(("yuv", 0, 0))  # 4:4:4 YUV keeps the depth of RGB and of odd-sized subsampled sources
-    for layout in wanted:
-        candidates = []
-        for name in formats:
-            if name.startswith(("yuvj", "yuva", "nv", "p0", "p2", "p4")) or _layout(name) != layout:
-                continue
-            if layout[1:] != (0, 0) and not even:
-                continue  # subsampled chroma needs even frame sizes
-            depth = bits_per_component(name)
-            if depth <= bits and (depth > 8 or bits <= 8 or layout == src):
-                candidates.append((depth, name == source, name))
-        if candidates:
-            return max(candidates)[2]
-    return None
-
-
-def _layout(pix_fmt: str) -> tuple[str, int, int] | None:
-    """Family and chroma subsampling (log2 of the width and height ratios) of a pixel format."""
-    try:
-        fmt = av.VideoFormat(pix_fmt, 64, 64)
-    except (ValueError, av.FFmpegError):
-        return None
-    if fmt.has_palette:
-        return ("rgb", 0, 0)
-    if fmt.is_rgb:
-        return ("rgb", 0, 0)
-    if len(fmt.components) < 3:
-        return ("gray", 0, 0)
-    chroma = fmt.components[1]
-    log2_w = (64 // max(chroma.width, 1)).bit_length() - 1
-    log2_h = (64 // max(chroma.height, 1)).bit_length() - 1
-    return ("yuv", log2_w, log2_h)
