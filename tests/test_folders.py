@@ -101,3 +101,21 @@ def test_a_frame_folder_is_repaired_with_temporal_propagation_by_default(tmp_pat
         return float(np.abs(frame[hole].astype(int) - images[5][hole]).mean())
 
     assert error("out") < error("out2")
+
+
+def test_unrelated_images_in_a_folder_borrow_nothing_from_each_other(tmp_path: Path) -> None:
+    """Propagation is on for folders, but a folder of different pictures is all scene cuts."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        base = rng.integers(0, 60, (H // 4, W // 4, 3)).astype(np.uint8) + 35 * i
+        image = cv2.resize(base, (W, H), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(folder / f"p{i}.png"), image)
+    mask = tmp_path / "box.png"
+    write_mask(mask, box_mask(W, H, (20, 14, 40, 30)))
+    default = restore(folder, tmp_path / "a", mask=mask, method="telea")
+    restore(folder, tmp_path / "b", mask=mask, method="telea", temporal=False)
+    assert default.propagated_fraction == 0
+    for i in range(6):
+        assert (tmp_path / "a" / f"p{i}.png").read_bytes() == (tmp_path / "b" / f"p{i}.png").read_bytes()
