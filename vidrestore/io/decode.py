@@ -120,7 +120,7 @@ class VideoFileSource:
         )
 
     def _peek_first_frame(self) -> tuple[ColourInfo, int, int | None, bool]:
-        """Decode one frame in a separate container to learn colour tags and rotation."""
+        """Decode one frame in a separate container to learn colour tags, rotation and interlacing."""
         with _open_container(self.path) as probe:
             stream = probe.streams[self.stream.index]
             errors = 0
@@ -275,10 +275,7 @@ def decode_image_8bit(path: Path) -> np.ndarray | None:
 
 def read_image(path: Path) -> np.ndarray:
     """Any 8/16-bit, grey/RGB/RGBA image file -> uint8 (H, W, 3) RGB."""
-    image = decode_image_8bit(path)
-    if image is None:
-        raise InputError(f"cannot read image {path} (not an 8/16-bit image OpenCV can decode)")
-    return _as_rgb(image)
+    return read_image_deep(path)[0]
 
 
 def read_image_deep(path: Path) -> tuple[np.ndarray, np.ndarray | None]:

@@ -45,8 +45,8 @@ def dpx_format(path: Path) -> str | None:
         return None
 
 
-def encode_dpx(image: np.ndarray, like: Path | None = None) -> bytes:
-    """uint8/uint16 RGB(A) -> DPX bytes, in the pixel format of ``like`` when the encoder has it."""
+def encode_dpx(image: np.ndarray, pix_fmt: str | None = None) -> bytes:
+    """uint8/uint16 RGB(A) -> DPX bytes, in ``pix_fmt`` (a source file's) when the encoder has it."""
     global _ENCODER_FORMATS
     if _ENCODER_FORMATS is None:
         _ENCODER_FORMATS = frozenset(f.name for f in av.codec.Codec("dpx", "w").video_formats or [])
@@ -55,7 +55,7 @@ def encode_dpx(image: np.ndarray, like: Path | None = None) -> bytes:
         source = "rgba64le" if alpha else "rgb48le"
     else:
         source = "rgba" if alpha else "rgb24"
-    target = dpx_format(like) if like is not None else None
+    target = pix_fmt
     if target not in _ENCODER_FORMATS or (len(av.VideoFormat(target).components) == 4) != alpha:
         target = source
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=source)

@@ -19,7 +19,7 @@ from vidrestore.io.atomic import commit, discard, temp_path_for
 from vidrestore.io.colour import ColourInfo, is_rgb_format, rgb_to_frame
 from vidrestore.io.decode import VideoInfo, decode_image_file, is_interlaced, top_field_first
 from vidrestore.io.deep import bits_per_component, is_deep, merge_repair, to_8bit, to_16bit
-from vidrestore.io.dpx import encode_dpx
+from vidrestore.io.dpx import dpx_format, encode_dpx
 from vidrestore.io.formats import EncodeOptions, choose_codec, has_alpha
 
 # Codecs each container takes as a stream copy; None means "whatever the source has".
@@ -134,6 +134,7 @@ class VideoSink:
         if self.info.rotation:
             stream.set_display_rotation(self.info.rotation)
         self.pix_fmt = pix_fmt
+        self.deep_output = is_deep(pix_fmt)
         self.colour: ColourInfo = self.info.colour
         return stream
 
@@ -198,7 +199,7 @@ class VideoSink:
         self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False,
         deep: np.ndarray | None = None,
     ) -> None:
-        if deep is not None and is_deep(self.pix_fmt):
+        if deep is not None and self.deep_output:
             image = merge_repair(image, deep)
         frame = rgb_to_frame(image, self.pix_fmt, self.colour)
         if self.info.kind == "folder" or self.frame_ticks or pts is None:
@@ -286,6 +287,8 @@ class FolderSink:
         self.temp = temp_path_for(output, directory=True)
         first = info.path / info.frame_names[0] if info.frame_names else None
         self.alpha = first is not None and alpha_channel(first) is not None
+        # a scan sequence shares one DPX format: read it once, write every repaired frame in it
+        self.dpx_format = dpx_format(first) if first is not None and first.suffix.lower() == ".dpx" else None
 
     def write(
         self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False,
@@ -301,12 +304,11 @@ class FolderSink:
             name = f"{index:06d}.png"
         if deep is not None and Path(name).suffix.lower() in _DEEP_IMAGE_EXTENSIONS:
             image = merge_repair(image, deep)
-        if self.alpha:  # the repair is RGB; a frame's own alpha channel goes back on unchanged
+        if self.alpha:  # the repair is RGB; a frame's own alpha goes back on (re-read: RGBA folders are rare)
             alpha = alpha_channel(self.info.path / name)
             if alpha is not None:
                 image = with_alpha(image, alpha)
-        like = self.info.path / name if self.info.frame_names else None
-        write_image(self.temp / name, image, like)
+        write_image(self.temp / name, image, self.dpx_format)
         self.frames_written += 1
 
     def close(self) -> None:
@@ -331,12 +333,12 @@ def with_alpha(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return np.dstack([image, alpha])
 
 
-def write_image(path: Path, image: np.ndarray, like: Path | None = None) -> None:
+def write_image(path: Path, image: np.ndarray, dpx_pix_fmt: str | None = None) -> None:
     """uint8 (or, for PNG/TIFF/DPX, uint16) RGB or RGBA -> image file in the format its extension
-    names (PNG fast compression, JPEG q95; DPX in the pixel format of the file ``like``)."""
+    names (PNG fast compression, JPEG q95; DPX in ``dpx_pix_fmt`` when given)."""
     ext = path.suffix.lower()
     if ext == ".dpx":
-        path.write_bytes(encode_dpx(image, like))
+        path.write_bytes(encode_dpx(image, dpx_pix_fmt))
         return
     params = {
         ".png": [cv2.IMWRITE_PNG_COMPRESSION, 1],
