@@ -216,3 +216,40 @@ def test_a_10_bit_dpx_scan_sequence_comes_back_as_10_bit_dpx(tmp_path: Path, box
     restore(tmp_path / "scans", video, mask=box, method="telea")
     with av.open(str(video)) as c:
         assert c.streams.video[0].codec_context.format.name == "yuv444p10le"  # deep RGB -> 4:4:4 10-bit
+
+
+def write_alpha_master(path: Path) -> np.ndarray:
+    """A ProRes 4444 clip whose alpha varies across the frame and over time; returns the RGBA sent."""
+    y, x = np.mgrid[0:H, 0:W]
+    frames = []
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("prores_ks", rate=25)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuva444p10le"
+        for i, rgb in enumerate(smooth_frames()):
+            alpha = ((x * 900 + y * 300 + i * 2000) % 65536).astype(np.uint16)
+            rgba = np.dstack([rgb, alpha])
+            frames.append(rgba)
+            frame = av.VideoFrame.from_ndarray(rgba, format="rgba64le")
+            out.mux(stream.encode(frame.reformat(format="yuva444p10le")))
+        out.mux(stream.encode())
+    return np.stack(frames)
+
+
+def test_a_video_alpha_channel_is_kept_where_the_codec_has_alpha(tmp_path: Path, box: Path) -> None:
+    """ProRes 4444 (and FFV1) keep alpha: the repair is RGB, the alpha goes back on untouched."""
+    master = tmp_path / "alpha.mov"
+    write_alpha_master(master)
+    before = deep_frames(master)
+    assert before.shape[-1] == 4
+    lossless = tmp_path / "out.mkv"
+    summary = restore(master, lossless, mask=box, method="telea", lossless=True)
+    assert not any("alpha" in w for w in summary.warnings)
+    after = deep_frames(lossless)
+    outside = outside_grown_box()
+    assert np.array_equal(after[..., 3], before[..., 3]), "alpha untouched everywhere, holes included"
+    assert np.array_equal(after[:, outside], before[:, outside])
+    prores = tmp_path / "out.mov"
+    restore(master, prores, mask=box, method="telea", codec="prores_ks")
+    with av.open(str(prores)) as c:
+        assert c.streams.video[0].codec_context.format.name.startswith("yuva444p")
+    assert np.abs(deep_frames(prores)[..., 3].astype(float) - before[..., 3]).max() / 257 < 1

@@ -51,29 +51,36 @@ def is_rgb_format(pix_fmt: str) -> bool:
     return pix_fmt.startswith(("rgb", "bgr", "gbr", "argb", "abgr"))
 
 
-def frame_to_rgb(frame: av.VideoFrame, colour: ColourInfo, deep: bool = False) -> np.ndarray:
+def frame_to_rgb(
+    frame: av.VideoFrame, colour: ColourInfo, deep: bool = False, alpha: bool = False
+) -> np.ndarray:
     """Decoded frame -> (H, W, 3) RGB with the stream's own matrix and range: uint8, or uint16
-    (``rgb48``) with ``deep`` for sources of more than 8 bits."""
+    (``rgb48``) with ``deep`` for sources of more than 8 bits; (H, W, 4) uint16 RGBA with ``alpha``."""
     name = frame.format.name
-    if is_rgb_format(name) or name.startswith(("gray", "pal")):
-        return frame.to_ndarray(format="rgb48le" if deep else "rgb24")
+    packed = "rgba64le" if alpha else ("rgb48le" if deep else "rgb24")
+    if is_rgb_format(name) or name.startswith(("gray", "pal", "ya")):
+        return frame.to_ndarray(format=packed)
     # Deep frames go through planar gbrp16le, then a plain repack: swscale's packed rgb48le output
     # with full chroma interpolation garbles every row after the first of 4:2:0 sources (seen with
     # FFmpeg 8.1 in PyAV 18; tests/test_deep.py covers 4:2:0 and 4:2:2).
     rgb = frame.reformat(
-        format="gbrp16le" if deep else "rgb24",
+        format="gbrap16le" if alpha else ("gbrp16le" if deep else "rgb24"),
         src_colorspace=colour.matrix(),
         dst_colorspace=colour.matrix(),
         src_color_range=colour.yuv_range(name),
         dst_color_range=ColorRange.JPEG,
         interpolation=_FLAGS,
     )
-    return rgb.to_ndarray(format="rgb48le") if deep else rgb.to_ndarray()
+    return rgb.to_ndarray(format=packed) if deep or alpha else rgb.to_ndarray()
 
 
 def rgb_to_frame(image: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.VideoFrame:
-    """uint8 or uint16 (H, W, 3) RGB -> frame in the encoder's pixel format, inverse of frame_to_rgb."""
-    source = "rgb48le" if image.dtype == np.uint16 else "rgb24"
+    """uint8 or uint16 (H, W, 3) RGB or (H, W, 4) RGBA -> frame in the encoder's pixel format,
+    inverse of frame_to_rgb."""
+    if image.shape[2] == 4:
+        source = "rgba64le" if image.dtype == np.uint16 else "rgba"
+    else:
+        source = "rgb48le" if image.dtype == np.uint16 else "rgb24"
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=source)
     if pix_fmt == source:
         return frame

@@ -19,7 +19,7 @@ import numpy as np
 
 from vidrestore.errors import InputError
 from vidrestore.io.colour import ColourInfo, frame_to_rgb
-from vidrestore.io.deep import is_deep, to_8bit, to_16bit
+from vidrestore.io.deep import has_alpha, is_deep, to_8bit, to_16bit
 from vidrestore.io.dpx import read_dpx
 from vidrestore.io.paths import list_images
 
@@ -38,7 +38,7 @@ class DecodedFrame(NamedTuple):
     index: int
     pts: int | None
     image: np.ndarray  # (H, W, 3) uint8 RGB
-    deep: np.ndarray | None = None  # (H, W, 3) uint16 RGB, for sources of more than 8 bits
+    deep: np.ndarray | None = None  # (H, W, 3) uint16 RGB of deep sources; (H, W, 4) RGBA with alpha
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,9 @@ class VideoFileSource:
         self.stream.thread_type = "AUTO"
         self._table: tuple[list[int], list[int]] | None = None
         self.info = self._probe()
-        self.deep = is_deep(self.info.pix_fmt)
+        # deep sources, and sources with alpha (kept as a 4th channel beside the 8-bit RGB frames)
+        self.alpha = has_alpha(self.info.pix_fmt)
+        self.deep = is_deep(self.info.pix_fmt) or self.alpha
 
     def _probe(self) -> VideoInfo:
         s = self.stream
@@ -198,8 +200,8 @@ class VideoFileSource:
     def _decoded(self, index: int, pts: int | None, frame: av.VideoFrame) -> DecodedFrame:
         if not self.deep:
             return DecodedFrame(index, pts, frame_to_rgb(frame, self.info.colour))
-        deep = frame_to_rgb(frame, self.info.colour, deep=True)
-        return DecodedFrame(index, pts, to_8bit(deep), deep)
+        deep = frame_to_rgb(frame, self.info.colour, deep=True, alpha=self.alpha)
+        return DecodedFrame(index, pts, to_8bit(deep[..., :3]), deep)
 
     def _decode_packet(self, packet: av.Packet, index: int) -> list[av.VideoFrame]:
         try:

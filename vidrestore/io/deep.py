@@ -31,6 +31,15 @@ def is_deep(pix_fmt: str) -> bool:
     return bits_per_component(pix_fmt) > 8
 
 
+def has_alpha(pix_fmt: str) -> bool:
+    """Whether a pixel format carries alpha (grey + alpha, or 4 components)."""
+    try:
+        count = len(av.VideoFormat(pix_fmt).components)
+    except (ValueError, av.FFmpegError):
+        return False
+    return count == 4 or (count == 2 and pix_fmt.startswith("ya"))
+
+
 def to_8bit(deep: np.ndarray) -> np.ndarray:
     """uint16 -> nearest uint8 level (x / 257 rounded), the inverse of ``to_16bit`` on 8-bit values."""
     return ((deep.astype(np.uint32) + 128) // 257).astype(np.uint8)
@@ -45,9 +54,12 @@ def merge_repair(repaired: np.ndarray, deep: np.ndarray) -> np.ndarray:
     """Full-depth frame: the 16-bit original wherever the 8-bit repair kept the decoded value.
 
     Where the repair wrote a value equal to the original's rounding the original lies within half an
-    8-bit level of it, so keeping the original is never worse than the repair there."""
-    kept = repaired == to_8bit(deep)
-    return np.where(kept, deep, to_16bit(repaired))
+    8-bit level of it, so keeping the original is never worse than the repair there. An RGBA
+    original (a source with alpha) gets its alpha back untouched: the repair is RGB."""
+    colour = deep[..., :3]
+    kept = repaired == to_8bit(colour)
+    merged = np.where(kept, colour, to_16bit(repaired))
+    return np.dstack([merged, deep[..., 3]]) if deep.shape[-1] == 4 else merged
 
 
 class DeepFrames:

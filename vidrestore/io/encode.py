@@ -18,9 +18,9 @@ from vidrestore.errors import OptionError, OutputError
 from vidrestore.io.atomic import commit, discard, temp_path_for
 from vidrestore.io.colour import ColourInfo, is_rgb_format, rgb_to_frame
 from vidrestore.io.decode import VideoInfo, decode_image_file, is_interlaced, top_field_first
-from vidrestore.io.deep import bits_per_component, is_deep, merge_repair, to_8bit, to_16bit
+from vidrestore.io.deep import bits_per_component, has_alpha, is_deep, merge_repair, to_8bit, to_16bit
 from vidrestore.io.dpx import dpx_format, encode_dpx
-from vidrestore.io.formats import EncodeOptions, choose_codec, has_alpha
+from vidrestore.io.formats import EncodeOptions, choose_codec
 
 # Codecs each container takes as a stream copy; None means "whatever the source has".
 _COPYABLE: dict[str, frozenset[str] | None] = {
@@ -104,7 +104,7 @@ class VideoSink:
 
     def _add_video_stream(self, options: EncodeOptions) -> av.VideoStream:
         codec, pix_fmt, codec_options = choose_codec(self.output, self.info, options)
-        if has_alpha(self.info.pix_fmt):
+        if has_alpha(self.info.pix_fmt) and not has_alpha(pix_fmt):
             self.warnings.append(
                 f"the source's alpha channel ({self.info.pix_fmt}) is not kept in video output"
             )
@@ -134,7 +134,8 @@ class VideoSink:
         if self.info.rotation:
             stream.set_display_rotation(self.info.rotation)
         self.pix_fmt = pix_fmt
-        self.deep_output = is_deep(pix_fmt)
+        self.alpha_output = has_alpha(pix_fmt)
+        self.deep_output = is_deep(pix_fmt) or self.alpha_output
         self.colour: ColourInfo = self.info.colour
         return stream
 
@@ -201,6 +202,8 @@ class VideoSink:
     ) -> None:
         if deep is not None and self.deep_output:
             image = merge_repair(image, deep)
+            if image.shape[2] == 4 and not self.alpha_output:
+                image = image[..., :3]
         frame = rgb_to_frame(image, self.pix_fmt, self.colour)
         if self.info.kind == "folder" or self.frame_ticks or pts is None:
             pts = index if self.info.kind == "folder" or self.frame_ticks else (self._last_pts or 0) + 1

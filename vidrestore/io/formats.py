@@ -10,7 +10,7 @@ import av
 
 from vidrestore.errors import OptionError
 from vidrestore.io.decode import VideoInfo
-from vidrestore.io.deep import bits_per_component, is_deep
+from vidrestore.io.deep import bits_per_component, has_alpha, is_deep
 
 _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1")
 
@@ -27,15 +27,6 @@ class EncodeOptions:
     fps: float | None = None  # frame rate for frame-folder input; video input keeps its own
 
 
-def has_alpha(pix_fmt: str) -> bool:
-    """Whether a pixel format carries alpha (grey + alpha, or 4 components)."""
-    try:
-        count = len(av.VideoFormat(pix_fmt).components)
-    except (ValueError, av.FFmpegError):
-        return False
-    return count == 4 or (count == 2 and pix_fmt.startswith("ya"))
-
-
 def default_codec(output: Path) -> str:
     """H.264 for every container that holds it; VP9 for WebM, which takes only VP8/VP9/AV1."""
     return "libvpx-vp9" if output.suffix.lower() == ".webm" else "libx264"
@@ -45,7 +36,10 @@ def choose_codec(output: Path, info: VideoInfo, options: EncodeOptions) -> tuple
     """Codec, pixel format and encoder options for the output file."""
     if options.lossless:
         if output.suffix.lower() == ".mkv":
-            exact = "rgb48le" if is_deep(info.pix_fmt) else "bgr0"
+            if has_alpha(info.pix_fmt):
+                exact = "rgba64le"
+            else:
+                exact = "rgb48le" if is_deep(info.pix_fmt) else "bgr0"
             return "ffv1", options.pix_fmt or exact, {"level": "3", "g": "1", "slicecrc": "1"}
         return "libx264rgb", options.pix_fmt or "rgb24", {"qp": "0", "preset": options.preset}
     codec = options.codec or default_codec(output)
@@ -89,15 +83,20 @@ def nearest_source_format(source: str, formats: list[str], even: bool) -> str | 
     ones their depth instead of silently coming back as 8-bit 4:2:0."""
     src = _layout(source)
     bits = bits_per_component(source)
-    if src is None or (bits <= 8 and src in (("yuv", 1, 1), ("rgb", 0, 0))):
+    alpha = has_alpha(source)
+    if src is None or (bits <= 8 and src in (("yuv", 1, 1), ("rgb", 0, 0)) and not alpha):
         return None
     wanted = [src]
     if src[0] == "rgb" or (src[1:] != (0, 0) and not even):
         wanted.append(("yuv", 0, 0))  # 4:4:4 YUV keeps the depth of RGB and of odd-sized subsampled sources
-    for layout in wanted:
+    # with alpha first, when the source has it and the codec can keep it (ProRes 4444, FFV1, VP9)
+    searches = [(layout, keep) for keep in ([True, False] if alpha else [False]) for layout in wanted]
+    for layout, with_alpha in searches:
         candidates = []
         for name in formats:
-            if name.startswith(("yuvj", "yuva", "nv", "p0", "p2", "p4")) or _layout(name) != layout:
+            if name.startswith(("yuvj", "nv", "p0", "p2", "p4")) or _layout(name) != layout:
+                continue
+            if has_alpha(name) != with_alpha:
                 continue
             if layout[1:] != (0, 0) and not even:
                 continue  # subsampled chroma needs even frame sizes
