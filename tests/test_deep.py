@@ -170,6 +170,10 @@ def test_merge_keeps_the_original_where_the_repair_left_the_8_bit_value() -> Non
         ("rgb48le", "libx265", True, "gbrp12le"),
         ("rgb24", "libx265", True, None),
         ("gray10le", "libx264", True, "gray10le"),
+        ("yuva444p10le", "prores_ks", True, "yuva444p10le"),
+        ("yuva444p12le", "libx264", True, "yuv444p10le"),  # H.264 has no alpha; colour keeps its depth
+        ("rgba", "prores_ks", True, "yuva444p10le"),  # alpha kept at a deeper format
+        ("rgba", "ffv1", True, "bgra"),
     ],
 )
 def test_output_pixel_format_follows_the_source(

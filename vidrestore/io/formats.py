@@ -92,7 +92,7 @@ def nearest_source_format(source: str, formats: list[str], even: bool) -> str | 
     # with alpha first, when the source has it and the codec can keep it (ProRes 4444, FFV1, VP9)
     searches = [(layout, keep) for keep in ([True, False] if alpha else [False]) for layout in wanted]
     for layout, with_alpha in searches:
-        candidates = []
+        candidates, deeper = [], []
         for name in formats:
             if name.startswith(("yuvj", "nv", "p0", "p2", "p4")) or _layout(name) != layout:
                 continue
@@ -103,8 +103,12 @@ def nearest_source_format(source: str, formats: list[str], even: bool) -> str | 
             depth = bits_per_component(name)
             if depth <= bits and (depth > 8 or bits <= 8 or layout == src):
                 candidates.append((depth, name == source, name))
+            elif depth > bits:
+                deeper.append((depth, name))
         if candidates:
             return max(candidates)[2]
+        if with_alpha and deeper:
+            return min(deeper)[1]  # keeping alpha is worth a deeper format (8-bit RGBA -> ProRes 4444)
     return None
 
 
