@@ -270,9 +270,7 @@ def decode_image_8bit(path: Path) -> np.ndarray | None:
     Frames and masks both read through here, so a 16-bit file means the same levels for either.
     """
     image = decode_image_file(path)
-    if image is not None and image.dtype == np.uint16:
-        image = (image / 257.0).round().astype(np.uint8)
-    return image
+    return to_8bit(image) if image is not None and image.dtype == np.uint16 else image
 
 
 def read_image(path: Path) -> np.ndarray:

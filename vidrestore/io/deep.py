@@ -63,7 +63,8 @@ def merge_repair(repaired: np.ndarray, deep: np.ndarray) -> np.ndarray:
 
 
 class DeepFrames:
-    """Full-depth originals of the frames between decoder and encoder, by frame index.
+    """Full-depth originals (RGB, or RGBA for sources with alpha) of the frames between decoder and
+    encoder, by frame index.
 
     Filled by the decode thread and emptied by the encode thread, so it holds only the frames in
     flight: memory stays bounded by the pipeline's queues, not by the length of the video."""
