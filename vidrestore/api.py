@@ -20,6 +20,14 @@ from vidrestore.io.decode import FrameSource, open_source
 from vidrestore.io.encode import EncodeOptions, FolderSink, FrameSink, VideoSink
 from vidrestore.io.masks import MaskOptions, MaskReader
 from vidrestore.io.paths import is_video_path
+from vidrestore.io.regions import (
+    AttachTimedMasks,
+    FrameClock,
+    box_specs,
+    check_boxes,
+    parse_boxes,
+    split_mask_spec,
+)
 from vidrestore.pipeline import AttachMasks, InpaintHoles, Stage, run_pipeline
 
 
@@ -64,6 +72,7 @@ def restore(
     output: str | Path,
     mask: str | Path | None = None,
     *,
+    box: str | list[str] | tuple[str, ...] | None = None,
     detect: tuple[str, ...] | list[str] | str = (),
     method: str = "auto",
     weights: str | None = None,
@@ -89,13 +98,18 @@ def restore(
     strict: bool = False,
     progress: bool = False,
 ) -> RestoreSummary:
-    """Repair ``input`` (video or frame folder) into ``output``; only pixels inside the masks change."""
+    """Repair ``input`` (video or frame folder) into ``output``; only pixels inside the masks change.
+
+    ``box``: "X,Y,W,H" pixel boxes to fill (a list, or several in one string separated by ";"),
+    each optionally "@START-END" (seconds or HH:MM:SS[.ms], end exclusive); ``mask`` may end in
+    such a range too ("logo.png@5-80"). Frames outside a range are left as they are."""
     if isinstance(detect, str):
         detect = tuple(k for k in detect.split(",") if k)
     config = FixConfig(
         input=Path(input),
         output=Path(output),
         mask=Path(mask) if mask is not None else None,
+        boxes=box_specs(box),
         detect=tuple(detect),
         masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
         inpaint=InpaintOptions(
@@ -151,7 +165,8 @@ def run_fix(config: FixConfig) -> RestoreSummary:
     config.validate()
     if not config.input.exists():
         raise InputError(f"input not found: {config.input}")
-    check_output(config.output, [config.input, config.mask], config.overwrite)
+    mask_path = split_mask_spec(config.mask)[0] if config.mask is not None else None
+    check_output(config.output, [config.input, mask_path], config.overwrite)
     if config.segments > 1 and config.input.is_file():
         from vidrestore.segments import restore_in_segments
 
@@ -195,9 +210,8 @@ def prepare_job(config: FixConfig, start: int = 0, stop: int | None = None) -> J
     try:
         info = source.info
         stages: list[Stage] = []
-        if config.mask is not None:
-            reader = MaskReader(config.mask, info.width, info.height, info.frame_count, config.masks)
-            stages.append(AttachMasks(reader.masks(start)))
+        if config.mask is not None or config.boxes:
+            stages.append(mask_stage(config, info, start))
         detector = None
         if config.detect:
             from vidrestore.detect.stage import DamageDetector, DetectOptions
@@ -227,6 +241,21 @@ def prepare_job(config: FixConfig, start: int = 0, stop: int | None = None) -> J
         source.close()
         raise
     return Job(source, stages, inpaint, inpaint_options.method, propagation, detector, start, stop)
+
+
+def mask_stage(config: FixConfig, info, start: int = 0) -> Stage:  # noqa: ANN001 - VideoInfo
+    """The stage that attaches the user's masks and boxes, from frame ``start`` on."""
+    masks = mask_range = None
+    if config.mask is not None:
+        path, mask_range = split_mask_spec(config.mask)
+        reader = MaskReader(path, info.width, info.height, info.frame_count, config.masks)
+        masks = reader.masks(start)
+        if not config.boxes and mask_range is None:
+            return AttachMasks(masks)
+    boxes = parse_boxes(config.boxes)
+    check_boxes(boxes, info.width, info.height)
+    clock = FrameClock(info.time_base, info.start_pts, info.fps)
+    return AttachTimedMasks(clock, (info.width, info.height), masks, mask_range, boxes)
 
 
 def run_job(job: Job, sink: FrameSink, config: FixConfig) -> RestoreSummary:

@@ -66,6 +66,7 @@ def main_options(
     epilog=(
         "Examples:\n\n"
         "  vidrestore fix clip.mp4 --mask logo.png -o clean.mp4\n\n"
+        "  vidrestore fix clip.mp4 --box 100,10,60,30@00:00:05-00:01:20 -o clean.mp4\n\n"
         "  vidrestore fix clip.mp4 --mask masks/ -o frames_out/ --method telea\n\n"
         "  vidrestore fix scan/ --mask masks/ --fps 24 -o restored.mkv --lossless\n\n"
         "  vidrestore fix film.mp4 --detect scratch,blotch -o restored.mp4"
@@ -84,7 +85,16 @@ def fix(
         "-m",
         help=(
             "Mask folder (one image per frame), one image for every frame (logo), or a mask video. White "
-            "= damaged."
+            "= damaged. Optionally @START-END to use it only then (seconds or HH:MM:SS[.ms], end "
+            "exclusive), e.g. logo.png@00:00:05-00:01:20."
+        ),
+    ),
+    box: list[str] | None = typer.Option(
+        None,
+        "--box",
+        help=(
+            "Fill this box: X,Y,W,H in pixels, optionally @START-END (seconds or HH:MM:SS[.ms], end "
+            "exclusive), e.g. 100,10,60,30@1-2. Repeatable. Only the box changes, only in its range."
         ),
     ),
     detect: str | None = typer.Option(
@@ -212,6 +222,7 @@ def fix(
         input=input,
         output=output,
         mask=mask,
+        boxes=tuple(box or ()),
         detect=tuple(k.strip() for k in detect.split(",") if k.strip()) if detect else (),
         masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
         inpaint=InpaintOptions(
@@ -232,7 +243,9 @@ def fix(
         progress=not quiet,
     )
     from vidrestore.batch import is_batch_input
+    from vidrestore.io.regions import parse_boxes
 
+    guarded(debug, lambda: parse_boxes(config.boxes))  # a bad spec fails at once, not per video
     if is_batch_input(input):
         _fix_batch(
             config,
@@ -265,6 +278,7 @@ def _fix_batch(
 
     options = {
         "mask": config.mask,
+        "box": config.boxes,
         "detect": config.detect,
         "method": config.inpaint.method,
         "weights": config.inpaint.weights,

@@ -9,6 +9,7 @@ from vidrestore.errors import OptionError
 from vidrestore.inpaint.registry import METHODS, InpaintOptions
 from vidrestore.io.encode import EncodeOptions
 from vidrestore.io.masks import MaskOptions
+from vidrestore.io.regions import parse_boxes, split_mask_spec
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 
@@ -17,7 +18,8 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 class FixConfig:
     input: Path
     output: Path
-    mask: Path | None = None
+    mask: Path | None = None  # may end in @START-END (seconds or HH:MM:SS[.ms], end exclusive)
+    boxes: tuple[str, ...] = ()  # X,Y,W,H in pixels, optionally @START-END
     detect: tuple[str, ...] = ()
     masks: MaskOptions = field(default_factory=MaskOptions)
     inpaint: InpaintOptions = field(default_factory=InpaintOptions)
@@ -34,8 +36,11 @@ class FixConfig:
     progress: bool = True
 
     def validate(self) -> FixConfig:
-        if self.mask is None and not self.detect:
-            raise OptionError("nothing to repair: give --mask PATH and/or --detect KINDS")
+        if self.mask is None and not self.boxes and not self.detect:
+            raise OptionError("nothing to repair: give --mask PATH, --box X,Y,W,H and/or --detect KINDS")
+        parse_boxes(self.boxes)
+        if self.mask is not None:
+            split_mask_spec(self.mask)
         if self.inpaint.method not in (*METHODS, "auto"):
             raise OptionError(
                 f"unknown --method {self.inpaint.method!r}; choose one of auto, {', '.join(METHODS)}"

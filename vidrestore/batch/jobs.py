@@ -2,8 +2,9 @@
 
 A folder whose files are images is a frame folder and counts as ONE video; a folder that holds video
 files (at any depth) is a batch. Outputs mirror the input tree under the output folder. Manifest rows
-name ``input`` and optionally ``mask`` and ``output``; any other column is a ``restore()`` option
-that overrides the batch-wide one for that row.
+name ``input`` and optionally ``mask`` (which may end in ``@START-END``) and ``output``; any other
+column is a ``restore()`` option that overrides the batch-wide one for that row (``box``: one or
+more ``X,Y,W,H[@START-END]`` separated by ``;``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from vidrestore.errors import InputError, OptionError
 from vidrestore.io.paths import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, natural_key
+from vidrestore.io.regions import box_specs, split_mask_spec
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl")
 PATH_COLUMNS = ("input", "mask", "output")
@@ -126,7 +128,13 @@ def read_manifest(manifest: Path, output_dir: Path | None, options: dict[str, ob
             if key in ("input", "output") or value is None or value == "":
                 continue
             try:
-                job_options[key] = _resolve(base, str(value)) if key == "mask" else convert_option(key, value)
+                if key == "mask":
+                    job_options[key] = _resolve(base, str(value))
+                    split_mask_spec(job_options[key])  # a bad @START-END fails this row alone
+                elif key == "box":  # "X,Y,W,H[@START-END]", several separated by ";" (or a JSON list)
+                    job_options[key] = box_specs(value if isinstance(value, list) else str(value))
+                else:
+                    job_options[key] = convert_option(key, value)
             except OptionError as exc:
                 error = f"{where}: {exc}"
         output = row.get("output")
