@@ -13,8 +13,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from vidrestore.config import FixConfig, frames_per_batch
-from vidrestore.errors import InputError, OutputError
-from vidrestore.inpaint.registry import InpaintOptions, create_inpainter
+from vidrestore.errors import InputError, OptionError, OutputError
+from vidrestore.inpaint.registry import InpainterFactory, InpaintOptions, create_inpainter
 from vidrestore.io.atomic import check_output
 from vidrestore.io.decode import FrameSource, open_source
 from vidrestore.io.encode import EncodeOptions, FolderSink, FrameSink, VideoSink
@@ -74,6 +74,7 @@ def restore(
     *,
     box: str | list[str] | tuple[str, ...] | None = None,
     detect: tuple[str, ...] | list[str] | str = (),
+    detect_sensitivity: dict[str, float] | str | None = None,
     method: str = "auto",
     weights: str | None = None,
     device: str = "auto",
@@ -97,12 +98,17 @@ def restore(
     overwrite: bool = False,
     strict: bool = False,
     progress: bool = False,
+    make_inpainter: InpainterFactory = create_inpainter,
 ) -> RestoreSummary:
     """Repair ``input`` (video or frame folder) into ``output``; only pixels inside the masks change.
 
     ``box``: "X,Y,W,H" pixel boxes to fill (a list, or several in one string separated by ";"),
     each optionally "@START-END" (seconds or HH:MM:SS[.ms], end exclusive); ``mask`` may end in
-    such a range too ("logo.png@5-80"). Frames outside a range are left as they are."""
+    such a range too ("logo.png@5-80"). Frames outside a range are left as they are.
+    ``detect_sensitivity``: per-kind sensitivity for ``detect``, ``{"scratch": 1.5}`` or
+    ``"scratch=1.5,blotch=0.8"`` (1 by default; higher finds fainter damage).
+    ``make_inpainter`` builds the hole-filling backend (a batch worker passes one that keeps its
+    model loaded from video to video)."""
     if isinstance(detect, str):
         detect = tuple(k for k in detect.split(",") if k)
     config = FixConfig(
@@ -111,6 +117,7 @@ def restore(
         mask=Path(mask) if mask is not None else None,
         boxes=box_specs(box),
         detect=tuple(detect),
+        detect_sensitivity=parse_sensitivity(detect_sensitivity),
         masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
         inpaint=InpaintOptions(
             method=method, weights=weights, device=device, batch_size=batch_size, precision=precision
@@ -128,7 +135,31 @@ def restore(
         strict=strict,
         progress=progress,
     )
-    return run_fix(config)
+    return run_fix(config, make_inpainter)
+
+
+def parse_sensitivity(spec: dict[str, float] | str | None) -> dict[str, float]:
+    """``"scratch=1.5,blotch=0.8"`` (or a dict) -> ``{"scratch": 1.5, "blotch": 0.8}``, kinds checked."""
+    from vidrestore.detect.stage import DETECTOR_KINDS
+
+    if isinstance(spec, dict):
+        items = [(str(k), v) for k, v in spec.items()]
+    else:
+        items = [p.strip().partition("=")[::2] for p in (spec or "").split(",") if p.strip()]
+    values: dict[str, float] = {}
+    for kind, number in items:
+        kind = kind.strip().lower()
+        if kind not in DETECTOR_KINDS:
+            raise OptionError(
+                f"bad --detect-sensitivity entry {kind!r}: the kind must be one of {', '.join(DETECTOR_KINDS)}"
+            )
+        try:
+            values[kind] = float(number)
+        except (TypeError, ValueError):
+            raise OptionError(
+                f"bad --detect-sensitivity entry {kind}={number!r} (want KIND=NUMBER)"
+            ) from None
+    return values
 
 
 def resolve_method(options: InpaintOptions) -> InpaintOptions:
@@ -160,7 +191,7 @@ def default_model_is_best() -> bool:
     return bool(evaluation.get("quality_bar_met") or evaluation.get("never_worse_than_classical"))
 
 
-def run_fix(config: FixConfig) -> RestoreSummary:
+def run_fix(config: FixConfig, make_inpainter: InpainterFactory = create_inpainter) -> RestoreSummary:
     """Run a validated `fix` job end to end."""
     config.validate()
     if not config.input.exists():
@@ -171,7 +202,7 @@ def run_fix(config: FixConfig) -> RestoreSummary:
         from vidrestore.segments import restore_in_segments
 
         return restore_in_segments(config)
-    job = prepare_job(config)
+    job = prepare_job(config, make_inpainter=make_inpainter)
     try:
         sink = make_sink(config.output, job.source.info, config.encode)
     except BaseException:
@@ -199,7 +230,10 @@ class Job:
     stop: int | None = None
 
 
-def prepare_job(config: FixConfig, start: int = 0, stop: int | None = None) -> Job:
+def prepare_job(
+    config: FixConfig, start: int = 0, stop: int | None = None,
+    make_inpainter: InpainterFactory = create_inpainter,
+) -> Job:
     """Open the input and build the stage chain (masks, detection, propagation, inpainting, steadying)."""
     # The GAN's seam band must lie in the margin the masks were grown by, never on the damage itself
     inpaint_options = resolve_method(config.inpaint)
@@ -231,7 +265,7 @@ def prepare_job(config: FixConfig, start: int = 0, stop: int | None = None) -> J
 
             propagation = TemporalPropagation(TemporalOptions(window=config.window, reach=config.reach))
             stages.append(propagation)
-        inpaint = InpaintHoles(create_inpainter(inpaint_options))
+        inpaint = InpaintHoles(make_inpainter(inpaint_options))
         stages.append(inpaint)
         if propagation is not None:
             from vidrestore.temporal.steady import SteadyFill

@@ -302,6 +302,8 @@ def _fix_batch(
         "overwrite": config.overwrite,
         "strict": config.strict,
     }
+    if config.detect_sensitivity:  # only when given, so that earlier batches' records still match
+        options["detect_sensitivity"] = dict(config.detect_sensitivity)
     result = guarded(
         debug,
         lambda: run_batch(
@@ -323,17 +325,9 @@ def _fix_batch(
 
 def _parse_sensitivity(spec: str | None) -> dict[str, float]:
     """'scratch=1.5,blotch=0.8' -> {'scratch': 1.5, 'blotch': 0.8}; a bad spec is a one-line error."""
-    values: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in (spec or "").split(","))):
-        kind, _, number = part.partition("=")
-        try:
-            values[kind.strip()] = float(number)
-        except ValueError:
-            typer.echo(
-                f"vidrestore: error: bad --detect-sensitivity entry {part!r} (want KIND=NUMBER)", err=True
-            )
-            raise typer.Exit(2) from None
-    return values
+    from vidrestore.api import parse_sensitivity
+
+    return guarded(False, lambda: parse_sensitivity(spec))
 
 
 def _sensitivities(scratch: float, blotch: float, logo: float) -> dict[str, float]:

@@ -30,8 +30,9 @@ PATH_COLUMNS = ("input", "mask", "output")
 # Containers that take any codec the encoder may pick, audio and subtitles: kept as they are.
 # Other inputs (.avi, .webm, .mpg, ...) are written as Matroska, which takes everything.
 KEPT_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".m4v"})
-# Batch-level names that a manifest row cannot override (they steer the batch, not one video).
-NOT_PER_ROW = frozenset({"input", "output", "progress"})
+# Batch-level names that a manifest row cannot override (they steer the batch, not one video;
+# ``make_inpainter`` is how a worker keeps its model).
+NOT_PER_ROW = frozenset({"input", "output", "progress", "make_inpainter"})
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Local batch runner: the jobs in this process (1 worker) or in a pool of spawned processes.
 
-Each worker process keeps its model for its whole life (``keep_inpainters``). A job that fails for a
+Each worker process keeps its model for its whole life (``cached_inpainter``). A job that fails for a
 reason that may pass (an unexpected error, a worker process that died) is tried again up to
 ``retries`` more times; a job that fails because of its input or options fails once, alone.
 """

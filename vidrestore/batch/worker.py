@@ -1,13 +1,13 @@
 """One batch job in a worker (local process or Ray): skip if verified complete, else repair and record.
 
 Every worker keeps one inpainter per set of inpainting options for its whole life, so a GAN is loaded
-(and moved to its GPU) once per process, not once per video.
+(and moved to its GPU) once per process, not once per video: ``process_job`` hands ``restore()`` a
+factory that builds each backend once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import signal
 import time
@@ -20,7 +20,7 @@ from vidrestore.batch.report import JobResult, one_line
 from vidrestore.errors import OutputError, VidrestoreError
 from vidrestore.inpaint.base import Inpainter
 from vidrestore.inpaint.registry import InpaintOptions, create_inpainter
-from vidrestore.io.atomic import discard
+from vidrestore.io.atomic import remove_stale_partials
 
 _inpainters: dict[InpaintOptions, Inpainter] = {}
 
@@ -32,17 +32,9 @@ def cached_inpainter(options: InpaintOptions) -> Inpainter:
     return _inpainters[options]
 
 
-def keep_inpainters() -> None:
-    """Make every ``restore()`` in this (worker) process reuse its inpainters. Idempotent."""
-    import vidrestore.api
-
-    vidrestore.api.create_inpainter = cached_inpainter
-
-
 def init_worker(threads: int | None = None, handle_signals: bool = False) -> None:
-    """Set up a worker process: keep its model, and share the cores with the other workers (OpenCV's
-    pool and OpenMP; both otherwise take every core each, and threads that outnumber cores stall)."""
-    keep_inpainters()
+    """Set up a worker process: share the cores with the other workers (OpenCV's pool and OpenMP;
+    both otherwise take every core each, and threads that outnumber cores stall)."""
     if handle_signals:  # a terminated worker unwinds like Ctrl-C: its temp output is removed
         signal.signal(signal.SIGTERM, _interrupt)
         signal.signal(signal.SIGINT, _interrupt)
@@ -67,22 +59,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 @contextlib.contextmanager
 def inpainters_kept() -> Iterator[None]:
-    """``keep_inpainters`` for the length of a block (an in-process batch), then as before."""
-    import vidrestore.api
-
-    previous = vidrestore.api.create_inpainter
-    vidrestore.api.create_inpainter = cached_inpainter
+    """Keep the cached inpainters for the length of a block (an in-process batch), then free them."""
     try:
         yield
     finally:
-        vidrestore.api.create_inpainter = previous
         _inpainters.clear()
-
-
-def remove_partials(output: Path) -> None:
-    """Temp outputs of a worker that was killed (no chance to clean up) while writing ``output``."""
-    for temp in output.parent.glob(f".{glob.escape(output.name)}.partial-*"):
-        discard(temp)
 
 
 def process_job(job: BatchJob, attempt: int = 1) -> JobResult:
@@ -105,10 +86,12 @@ def process_job(job: BatchJob, attempt: int = 1) -> JobResult:
                 return result
         job.output.parent.mkdir(parents=True, exist_ok=True)
         remove_record(job.output)  # a stale record must never vouch for what is written next
-        remove_partials(job.output)
+        remove_stale_partials(job.output)  # a killed worker's temp files; never a live run's
         # Within a batch an output without a valid record is ours and unfinished: redo it.
         redo = force or job.output.exists()
-        summary = restore(job.input, job.output, overwrite=redo, progress=False, **options)
+        summary = restore(
+            job.input, job.output, overwrite=redo, progress=False, make_inpainter=cached_inpainter, **options
+        )
         write_record(job.input, job.output, options, summary.frames, summary.seconds)
         result.status, result.frames, result.method = "done", summary.frames, summary.method
         result.warnings = list(summary.warnings)

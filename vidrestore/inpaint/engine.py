@@ -33,7 +33,7 @@ from vidrestore.inpaint.device import (
     resolve_device,
     resolve_precision,
 )
-from vidrestore.inpaint.registry import InpaintOptions
+from vidrestore.inpaint.options import InpaintOptions
 from vidrestore.models.generator import InpaintGenerator
 from vidrestore.models.weights import load_generator
 from vidrestore.temporal.completion import push_pull_fill

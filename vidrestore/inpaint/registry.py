@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from vidrestore.errors import OptionError
 from vidrestore.inpaint.base import Inpainter
+from vidrestore.inpaint.options import InpaintOptions
+
+__all__ = ["METHODS", "InpaintOptions", "InpainterFactory", "create_inpainter"]
 
 METHODS = ("gan", "telea", "ns")
 
 
-@dataclass(frozen=True)
-class InpaintOptions:
-    """Options shared by backends; classical backends ignore the model ones."""
-
-    method: str = "gan"
-    weights: str | None = None  # name in the packaged weights/ or a path; None = default model
-    device: str = "auto"
-    batch_size: int | None = None  # None = chosen from free memory
-    precision: str = "fp32"
-    radius: int = 5  # classical backends' neighbourhood radius
-    feather: int = 3  # GAN: seam band inside the mask edge; `fix` caps it at --dilate (CropSettings.feather)
+# what builds a backend from its options: ``create_inpainter``, or a cache over it (batch workers)
+InpainterFactory = Callable[[InpaintOptions], Inpainter]
 
 
 def create_inpainter(options: InpaintOptions) -> Inpainter:
