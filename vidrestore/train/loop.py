@@ -46,7 +46,7 @@ from vidrestore.train.distributed import (
     shutdown,
 )
 from vidrestore.train.logs import TrainLogger, save_sample_grid
-from vidrestore.train.sources import scan_sources, split_items
+from vidrestore.train.sources import card_spec, scan_sources, split_items
 from vidrestore.train.validate import ValidationSet, baseline_table, build_validation_set, evaluate_generator
 
 
@@ -459,15 +459,19 @@ class Trainer:
             "trained_with": "vidrestore train",
             "steps": self.step,
             "stopped": self.stop_reason or "finished",
-            "data": list(c.data),
-            "val_data": list(c.val_data) or f"held out {c.val_fraction:.0%} of data",
+            "data": [card_spec(d) for d in c.data],
+            "val_data": [card_spec(d) for d in c.val_data] or f"held out {c.val_fraction:.0%} of data",
             "training_items": self.n_items,
             "skipped_files": self.skipped_files,
             "skipped_steps": self.skipped_steps,
             "wall_minutes": round((time.monotonic() - self.started) / 60, 1),
             "processes": self.ctx.world_size,
             "device": self.device.type,
-            "train_config": c.to_dict(),
+            "train_config": {
+                **c.to_dict(),
+                "data": [card_spec(d) for d in c.data],
+                "val_data": [card_spec(d) for d in c.val_data],
+            },
             "validation": self.last_val,
             "segments": [*self.segments, self._segment()],
         }

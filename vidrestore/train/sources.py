@@ -90,6 +90,33 @@ def parse_source(spec: str) -> tuple[str, Path]:
     return kind, path
 
 
+def card_spec(spec: str, root: Path | None = None) -> str:
+    """A source spec as a model card records it: no path of the training machine.
+
+    A path under ``root`` (the data root; default the run's working directory, where relative
+    ``--data`` paths are read from) is written relative to it; one inside an installed package
+    (scikit-image's sample images) as ``site-packages/<package path>``; any other relative to the
+    root (``../``), so a card is the same wherever the data was mounted.
+    """
+    prefix, sep, rest = spec.partition(":")
+    kind, text = (prefix, rest) if sep and prefix in SOURCE_KINDS else ("", spec)
+    root = Path(root if root is not None else Path.cwd()).resolve()
+    path = (root / Path(text).expanduser()).resolve()
+    if path.is_relative_to(root):
+        portable = path.relative_to(root).as_posix() or "."
+    else:
+        parts = path.parts
+        packages = [i for i, part in enumerate(parts) if part in ("site-packages", "dist-packages")]
+        if packages:
+            portable = Path("site-packages", *parts[packages[-1] + 1 :]).as_posix()
+        else:
+            try:
+                portable = Path(os.path.relpath(path, root)).as_posix()
+            except ValueError:  # another drive (Windows): the folder's name is all that travels
+                portable = path.name
+    return f"{kind}:{portable}" if kind else portable
+
+
 def split_items(items: list[Item], fraction: float, min_clip: int = 1) -> tuple[list[Item], list[Item]]:
     """Hold out ``fraction`` of the data: whole images chosen by a hash of their path inside their
     source folder (so the split is the same wherever the data is mounted), and the last frames of
