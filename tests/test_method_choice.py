@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def test_auto_follows_the_default_model_card(tmp_path: Path, monkeypatch: pytest
     if card is not None:
         (tmp_path / "default.safetensors").write_bytes(b"x")
         (tmp_path / "default.json").write_text(json.dumps(card))
-    monkeypatch.setattr(api.importlib.resources, "files", lambda _: tmp_path)
+    monkeypatch.setattr(importlib.resources, "files", lambda _: tmp_path)
     assert api.resolve_method(InpaintOptions(method="auto")).method == expected
 
 

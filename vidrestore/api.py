@@ -1,70 +1,35 @@
-"""The Python API behind `vidrestore fix`: ``restore(input, output, mask=...)``."""
+"""The Python API behind `vidrestore fix`: ``restore(input, output, mask=...)``.
+
+Building and running one job lives in ``job.py`` and the summary in ``summary.py``; both are
+re-exported here, as before.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.resources
-import json
-import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
-from vidrestore.config import FixConfig, frames_per_batch
-from vidrestore.errors import InputError, OptionError, OutputError
+from vidrestore.config import FixConfig
+from vidrestore.errors import InputError, OptionError
 from vidrestore.inpaint.registry import InpainterFactory, InpaintOptions, create_inpainter
 from vidrestore.io.atomic import check_output
-from vidrestore.io.decode import FrameSource, open_source
-from vidrestore.io.encode import EncodeOptions, FolderSink, FrameSink, VideoSink
-from vidrestore.io.masks import MaskOptions, MaskReader
-from vidrestore.io.paths import is_video_path
-from vidrestore.io.regions import (
-    AttachTimedMasks,
-    FrameClock,
-    box_specs,
-    check_boxes,
-    parse_boxes,
-    split_mask_spec,
+from vidrestore.io.encode import EncodeOptions
+from vidrestore.io.masks import MaskOptions
+from vidrestore.io.regions import box_specs, split_mask_spec
+from vidrestore.job import (
+    Job,
+    default_model_is_best,
+    make_sink,
+    mask_stage,
+    prepare_job,
+    resolve_method,
+    run_job,
 )
-from vidrestore.pipeline import AttachMasks, InpaintHoles, Stage, run_pipeline
+from vidrestore.summary import RestoreSummary
 
-
-@dataclass
-class RestoreSummary:
-    """What a `fix` run did, for the CLI's last line and for callers."""
-
-    input: str
-    output: str
-    method: str
-    frames: int
-    masked_frames: int
-    masked_fraction: float  # share of all pixels that were filled
-    seconds: float
-    fps: float
-    propagated_fraction: float = 0.0  # share of hole pixels filled from neighbouring frames
-    bad_packets: int = 0
-    detected: dict[str, float] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def _how(self) -> str:
-        if self.propagated_fraction > 0:
-            share = f"{100 * self.propagated_fraction:.0f}%"
-            return f", {share} of them from neighbouring frames, the rest by {self.method}"
-        return f" by {self.method}"
-
-    def line(self) -> str:
-        text = (
-            f"{self.frames} frames ({self.masked_frames} with holes, "
-            f"{100 * self.masked_fraction:.2f}% of pixels filled{self._how()}) "
-            f"in {self.seconds:.1f}s, {self.fps:.1f} fps -> {self.output}"
-        )
-        for kind, fraction in self.detected.items():
-            text += f"; detected {kind}: {100 * fraction:.3f}% of pixels"
-        if self.bad_packets:
-            text += f"; {self.bad_packets} corrupt packet(s) in the input were skipped"
-        return text
+__all__ = [
+    "Job", "RestoreSummary", "default_model_is_best", "make_sink", "mask_stage", "parse_sensitivity",
+    "prepare_job", "resolve_method", "restore", "run_fix", "run_job",
+]
 
 
 def restore(
@@ -151,7 +116,8 @@ def parse_sensitivity(spec: dict[str, float] | str | None) -> dict[str, float]:
         kind = kind.strip().lower()
         if kind not in DETECTOR_KINDS:
             raise OptionError(
-                f"bad --detect-sensitivity entry {kind!r}: the kind must be one of {', '.join(DETECTOR_KINDS)}"
+                f"bad --detect-sensitivity entry {kind!r}: the kind must be one of "
+                + ", ".join(DETECTOR_KINDS)
             )
         try:
             values[kind] = float(number)
@@ -160,35 +126,6 @@ def parse_sensitivity(spec: dict[str, float] | str | None) -> dict[str, float]:
                 f"bad --detect-sensitivity entry {kind}={number!r} (want KIND=NUMBER)"
             ) from None
     return values
-
-
-def resolve_method(options: InpaintOptions) -> InpaintOptions:
-    """``auto``: the GAN when explicit weights are given, or when the installed default model's card
-    says it is never worse than Telea/NS on held-out clips (or met the full quality bar); otherwise
-    OpenCV Telea.
-
-    So a better default model becomes the default method by shipping it, and a model that loses to
-    the classical fill anywhere is never forced on users (use ``--method gan`` to choose it).
-    """
-    if options.method != "auto":
-        return options
-    if options.weights is not None:
-        return dataclasses.replace(options, method="gan")
-    return dataclasses.replace(options, method="gan" if default_model_is_best() else "telea")
-
-
-def default_model_is_best() -> bool:
-    """Whether the packaged default generator exists and its card reports ``quality_bar_met`` or
-    ``never_worse_than_classical`` (written by benchmarks/model_quality.py)."""
-    folder = importlib.resources.files("vidrestore.weights")
-    if not (folder / "default.safetensors").is_file():
-        return False
-    try:
-        card = json.loads((folder / "default.json").read_text())
-    except (OSError, ValueError):
-        return False
-    evaluation = card.get("evaluation", {})
-    return bool(evaluation.get("quality_bar_met") or evaluation.get("never_worse_than_classical"))
 
 
 def run_fix(config: FixConfig, make_inpainter: InpainterFactory = create_inpainter) -> RestoreSummary:
@@ -214,130 +151,3 @@ def run_fix(config: FixConfig, make_inpainter: InpainterFactory = create_inpaint
         sink.abort()
         job.source.close()
         raise
-
-
-@dataclass
-class Job:
-    """A decoded source with the stages that repair it; run with ``run_job``."""
-
-    source: FrameSource
-    stages: list[Stage]
-    inpaint: InpaintHoles
-    method: str
-    propagation: object | None = None
-    detector: object | None = None
-    start: int = 0
-    stop: int | None = None
-
-
-def prepare_job(
-    config: FixConfig, start: int = 0, stop: int | None = None,
-    make_inpainter: InpainterFactory = create_inpainter,
-) -> Job:
-    """Open the input and build the stage chain (masks, detection, propagation, inpainting, steadying)."""
-    # The GAN's seam band must lie in the margin the masks were grown by, never on the damage itself
-    inpaint_options = resolve_method(config.inpaint)
-    inpaint_options = dataclasses.replace(
-        inpaint_options, feather=min(inpaint_options.feather, config.masks.dilate)
-    )
-    source = open_source(config.input, fps=config.encode.fps, strict=config.strict)
-    try:
-        info = source.info
-        stages: list[Stage] = []
-        if config.mask is not None or config.boxes:
-            stages.append(mask_stage(config, info, start))
-        detector = None
-        if config.detect:
-            from vidrestore.detect.stage import DamageDetector, DetectOptions
-
-            detector = DamageDetector(
-                DetectOptions(
-                    kinds=config.detect,
-                    grow=config.masks.dilate,  # as mask files are grown
-                    **{f"{k}_sensitivity": v for k, v in config.detect_sensitivity.items()},
-                )
-            )
-            stages.append(detector)
-        propagation = None
-        # a frame folder is a video too (scans, VFX plates): on by default for both
-        if config.temporal if config.temporal is not None else info.frame_count > 1:
-            from vidrestore.temporal.propagate import TemporalOptions, TemporalPropagation
-
-            propagation = TemporalPropagation(TemporalOptions(window=config.window, reach=config.reach))
-            stages.append(propagation)
-        inpaint = InpaintHoles(make_inpainter(inpaint_options))
-        stages.append(inpaint)
-        if propagation is not None:
-            from vidrestore.temporal.steady import SteadyFill
-
-            stages.append(SteadyFill())
-    except BaseException:
-        source.close()
-        raise
-    return Job(source, stages, inpaint, inpaint_options.method, propagation, detector, start, stop)
-
-
-def mask_stage(config: FixConfig, info, start: int = 0) -> Stage:  # noqa: ANN001 - VideoInfo
-    """The stage that attaches the user's masks and boxes, from frame ``start`` on."""
-    masks = mask_range = None
-    if config.mask is not None:
-        path, mask_range = split_mask_spec(config.mask)
-        reader = MaskReader(path, info.width, info.height, info.frame_count, config.masks)
-        masks = reader.masks(start)
-        if not config.boxes and mask_range is None:
-            return AttachMasks(masks)
-    boxes = parse_boxes(config.boxes)
-    check_boxes(boxes, info.width, info.height)
-    clock = FrameClock(info.time_base, info.start_pts, info.fps)
-    return AttachTimedMasks(clock, (info.width, info.height), masks, mask_range, boxes)
-
-
-def run_job(job: Job, sink: FrameSink, config: FixConfig) -> RestoreSummary:
-    """Run a prepared job into ``sink`` with a progress bar; returns the summary."""
-    info = job.source.info
-    total = (job.stop if job.stop is not None else info.frame_count) - job.start
-    bar = tqdm(
-        total=total,
-        unit="frame",
-        desc="fix",
-        dynamic_ncols=True,
-        disable=not (config.progress and sys.stderr.isatty()),
-    )
-    started = time.perf_counter()
-    with bar:
-        result = run_pipeline(
-            job.source,
-            job.stages,
-            sink,
-            batch_size=frames_per_batch(config, info.width, info.height),
-            on_batch=lambda b: bar.update(len(b)),
-            start=job.start,
-            stop=job.stop,
-        )
-    seconds = time.perf_counter() - started
-    stats = job.inpaint.stats
-    propagation = job.propagation
-    hole_pixels = propagation.stats.hole_pixels if propagation else stats.masked_pixels
-    return RestoreSummary(
-        input=str(config.input),
-        output=str(config.output),
-        method=job.method,
-        frames=result.frames_written,
-        masked_frames=stats.masked_frames,
-        masked_fraction=hole_pixels / max(stats.total_pixels, 1),
-        seconds=seconds,
-        propagated_fraction=propagation.stats.fraction if propagation else 0.0,
-        fps=result.frames_written / max(seconds, 1e-9),
-        bad_packets=job.source.bad_packets,
-        detected=job.detector.summary() if job.detector is not None else {},
-        warnings=result.warnings,
-    )
-
-
-def make_sink(output: Path, info, options: EncodeOptions) -> FrameSink:  # noqa: ANN001 - VideoInfo
-    """A video encoder when ``output`` has a video extension, else a frame folder."""
-    if output.exists() and output.is_dir() or not is_video_path(output):
-        if output.exists() and not output.is_dir():
-            raise OutputError(f"{output} is a file but has no video extension; use e.g. .mp4 or a folder")
-        return FolderSink(output, info)
-    return VideoSink(output, info, options)

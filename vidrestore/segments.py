@@ -26,6 +26,8 @@ from vidrestore.errors import InputError
 from vidrestore.io.atomic import temp_path_for
 from vidrestore.io.decode import VideoFileSource, open_source
 from vidrestore.io.encode import EncodeOptions, FrameSink, VideoSink
+from vidrestore.job import make_sink, prepare_job, run_job
+from vidrestore.summary import RestoreSummary
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,6 @@ class RangeSink:
 
 def restore_segment(config: FixConfig, segment: Segment, path: Path) -> dict[str, float]:
     """Worker: repair one segment into a lossless video-only file; returns its statistics."""
-    from vidrestore.api import prepare_job, run_job
-
     job = prepare_job(config, start=segment.read_start, stop=segment.read_stop)
     job.inpaint.count_range = (segment.start, segment.stop)
     try:
@@ -104,10 +104,8 @@ def restore_segment(config: FixConfig, segment: Segment, path: Path) -> dict[str
     }
 
 
-def restore_in_segments(config: FixConfig):  # noqa: ANN201 - RestoreSummary (import cycle)
+def restore_in_segments(config: FixConfig) -> RestoreSummary:
     """Repair ``config.input`` in ``config.segments`` parallel parts and join them into ``config.output``."""
-    from vidrestore.api import RestoreSummary, make_sink
-
     started = time.perf_counter()
     source = open_source(config.input, strict=config.strict)
     if not isinstance(source, VideoFileSource):
