@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import typer
 
-from vidrestore import __version__
+from vidrestore._version import __version__
 from vidrestore.errors import VidrestoreError
 
 app = typer.Typer(

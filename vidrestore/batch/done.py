@@ -64,7 +64,7 @@ def count_output_frames(output: Path) -> int:
 
 def write_record(input: Path, output: Path, options: dict[str, object], frames: int, seconds: float) -> Path:
     """Vouch for a finished output (atomically: a record is whole or absent)."""
-    from vidrestore import __version__
+    from vidrestore._version import __version__
 
     mask = options.get("mask")
     record = {

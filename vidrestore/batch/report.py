@@ -73,7 +73,7 @@ class BatchReport:
         return text
 
     def to_dict(self) -> dict[str, object]:
-        from vidrestore import __version__
+        from vidrestore._version import __version__
 
         return {
             "vidrestore": __version__,

@@ -21,7 +21,7 @@ import safetensors.torch
 import torch
 from safetensors.torch import load as tensors_from_safetensors
 
-from vidrestore import __version__
+from vidrestore._version import __version__
 from vidrestore.errors import WeightsError
 from vidrestore.models.generator import GeneratorConfig, InpaintGenerator, build_generator, count_parameters
 
