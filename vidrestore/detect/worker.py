@@ -13,7 +13,7 @@ thread here turns the answers into a queue of results and a pool of free slots, 
 only waits when every slot is still in use: memory stays bounded by the slots plus the
 detector's own look-ahead.
 
-The worker runs ``python -m vidrestore.detect.worker``, which imports the detectors alone
+The worker runs ``python -m vidrestore.detect.worker_main``, which imports the detectors alone
 (numpy and OpenCV, ~0.15 s), not the pipeline.
 """
 
@@ -82,7 +82,7 @@ class WorkerDetector:
         args = [kind, str(sensitivity), str(shape[0]), str(shape[1]), str(logo_frames), str(self.slots)]
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "vidrestore.detect.worker", str(self._ring_file.fileno()), *args],
+                [sys.executable, "-m", "vidrestore.detect.worker_main", str(self._ring_file.fileno()), *args],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._stderr,
@@ -272,66 +272,3 @@ def _read_exactly(stream: IO[bytes], n: int) -> bytes:
     if len(data) != n:
         raise EOFError("the worker's answer was cut short")
     return data
-
-
-# --- the worker process ----------------------------------------------------------------------
-
-
-def _serve(argv: list[str]) -> None:
-    """Worker main loop: take frames from the ring, push them to the detector, answer."""
-    import signal
-
-    import cv2
-
-    from vidrestore.detect.stage import DetectOptions, build_detectors
-
-    # Ctrl-C reaches the whole process group: the stage stops this worker itself (closing its
-    # pipe), and a worker dying first would turn the user's interrupt into a worker failure
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    cv2.setNumThreads(1)  # this process is the second core's work; leave the rest to the stage
-
-    fd, kind, sensitivity = int(argv[0]), argv[1], float(argv[2])
-    h, w, logo_frames, slots = (int(a) for a in argv[3:7])
-    options = DetectOptions(kinds=(kind,), logo_frames=logo_frames, **{f"{kind}_sensitivity": sensitivity})
-    (detector,) = build_detectors(options)
-    frame_bytes = h * w
-    ring = mmap.mmap(fd, slots * frame_bytes)
-    commands = sys.stdin.buffer
-    # answers go on a copy of stdout; stdout itself now points at stderr, so that a stray print
-    # (ours or a library's) cannot break the answer stream
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-
-    answers.write(_ANSWER.pack(READY, 0, 0))
-    answers.flush()
-
-    def send(results: list[tuple[int, np.ndarray | None]]) -> None:
-        for position, mask in results:
-            if mask is None:
-                answers.write(_ANSWER.pack(RESULT, position, -1))
-            else:
-                flat = np.flatnonzero(mask).astype(np.int32)
-                answers.write(_ANSWER.pack(RESULT, position, flat.size))
-                answers.write(flat.tobytes())
-        answers.flush()
-
-    while True:
-        head = commands.read(_COMMAND.size)
-        if len(head) < _COMMAND.size:
-            return  # the parent closed the pipe: stop quietly
-        command, slot = _COMMAND.unpack(head)
-        if command == FINISH:
-            send(detector.finish())
-            answers.write(_ANSWER.pack(DONE, 0, 0))
-            answers.flush()
-            return
-        start = slot * frame_bytes
-        luma = np.frombuffer(ring, dtype=np.uint8, count=frame_bytes, offset=start).reshape(h, w).copy()
-        answers.write(_ANSWER.pack(FREED, slot, 0))
-        answers.flush()
-        send(detector.push(luma))
-
-
-if __name__ == "__main__":
-    _serve(sys.argv[1:])
