@@ -164,9 +164,9 @@ def test_training_records_data_paths_relative_to_the_data_root(
     import torch
     from test_train_loop import tiny_config
 
+    from vidrestore.train import sources
     from vidrestore.train.distributed import DistContext
     from vidrestore.train.loop import Trainer
-    from vidrestore.train import sources
 
     monkeypatch.chdir(tmp_path)  # the data root: where relative --data paths are read from
     config = tiny_config(tmp_path, val_samples=0, val_fraction=0.0)

@@ -134,13 +134,19 @@ def _is_stale(path: Path, pid: int | None) -> bool:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs; a zombie (killed, not yet reaped by its parent) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OverflowError):
         return True  # another user's process (or a number no process can have: be safe)
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            state = stat.read().rpartition(")")[2].split()[0]  # after "(command name)"
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def _hold(path: Path) -> None:
