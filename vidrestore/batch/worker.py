@@ -12,7 +12,6 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 from vidrestore.batch.done import remove_record, verified_frames, write_record
 from vidrestore.batch.jobs import BatchJob
