@@ -72,7 +72,7 @@ def test_frames_prepared_ahead_give_the_same_mask(n: int) -> None:
     # decision: whether at the end of the window or of a shorter clip, it must see each frame once
     import cv2
 
-    from vidrestore.detect.logo import LogoDetector
+    from vidrestore.detect.logo_stream import LogoDetector
 
     clip = panning_clip(n=n, height=240, width=320, seed=0)
     damaged, true = render_damage(clip, "logo", np.random.default_rng(0))

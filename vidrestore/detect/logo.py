@@ -1,8 +1,7 @@
-"""Burned-in logo and watermark detection from long-run temporal statistics.
+"""Burned-in logo and watermark detection from temporal statistics, anywhere in a clip.
 
 A semi-transparent overlay is fixed to the frame while the content behind it moves. Over many
-frames (the first ``frames`` of the clip, on a luma no wider than 640 px) three running sums
-tell it apart:
+frames (on a luma no wider than 640 px) three running sums tell it apart:
 
 - the mean gradient *vector*: moving content points every which way and averages out, an
   edge passing by is there for a share of the frames only, a fixed edge adds up every frame
@@ -10,14 +9,22 @@ tell it apart:
 - the temporal spread of the luma: behind a logo of opacity a the content still moves, but
   its spread is scaled by (1 - a); static scenery barely spreads at all;
 - so a logo is a region bounded by coherent fixed edges, with moving content both outside and,
-  dimmed, inside. Static scenery (no motion outside) and windows onto a moving scene (motion
-  inside, none outside) are refused.
+  dimmed, inside (measured on the frames that show it, as the change between them). Static
+  scenery (no motion outside), windows onto a moving scene (motion inside, none outside) and
+  letterbox bars or other frame borders are refused.
 
-The result is one static mask, the filled outline of each overlay found.
+``find_candidates`` turns one set of sums into logo candidates: a filled outline (the mask) and
+its fixed edges with their mean gradient (the template that ``presence`` looks for in one frame);
+``confirm`` checks a candidate on the frames that show it (content dimmed behind it).
+``LogoDetector`` (in ``logo_stream``) finds them in sliding windows and in samples taken across
+the whole file, then decides frame by frame where each logo is present.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -26,6 +33,15 @@ import numpy as np
 WORK_WIDTH = 640
 #: pixels around a component's box that its tests may reach (the ring's 4, and a margin)
 ROI_MARGIN = 8
+#: fewer connected fixed-edge pixels than this are a speck, not a stroke
+MIN_STROKE = 8
+#: different backgrounds a logo must be seen over in samples from a whole file
+MIN_LOOKS = 5
+#: share of the stretches of a span in which a fixed edge must be fixed the same way
+AGREE = 0.75
+
+#: a region touching the frame's edge and spanning this share of its width or height is a border
+BORDER_SPAN = 0.6
 
 
 @dataclass(frozen=True)
@@ -37,43 +53,45 @@ class LogoSettings:
     weak_stability: float = 0.35  # the same for a faint fixed edge joined to a strong one...
     weak_edge: float = 1 / 3  # ...whose mean gradient may be this share of ``edge``
     motion: float = 6.0  # temporal spread of the content around a logo
-    dimming: tuple[float, float] = (0.1, 0.85)  # spread inside / spread outside
+    change: float = 3.0  # mean change between the frames showing a logo, of the content all around it
+    dimming: tuple[float, float] = (0.1, 0.85)  # change inside / change outside
     closure: float = 0.5  # share of the outline of a region that must run along fixed edges
     solidity: float = 0.6  # share of a region left after a 5x5 erosion: a plate, not a sliver
     min_area: float = 0.0005  # share of the frame
     max_area: float = 0.1
-    min_frames: int = 8  # fewer frames than this: no decision (empty mask)
+    min_frames: int = 8  # fewer frames than this: no decision
+    presence: float = 0.5  # gradient correlation with the template that says "logo present"
 
     @classmethod
     def from_sensitivity(cls, sensitivity: float) -> LogoSettings:
         """Higher sensitivity: weaker and less coherent edges count; 1.0 is the default."""
         s = max(float(sensitivity), 1e-3)
         stability = min(0.95, 0.6 / s**0.5)
-        return cls(stability=stability, edge=24.0 / s, weak_stability=min(stability, 0.35 / s**0.5))
+        return cls(
+            stability=stability,
+            edge=24.0 / s,
+            weak_stability=min(stability, 0.35 / s**0.5),
+            presence=min(0.8, 0.5 / s**0.5),
+        )
 
 
-class LogoStatistics:
-    """Running sums over frames at the working scale; memory is a few float images."""
+class LogoSums:
+    """Running sums of the gradients and luma of frames at the working scale (a few float images)."""
 
-    def __init__(self) -> None:
+    KEYS = ("gx", "gy", "g2", "v", "v2")
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
         self.count = 0
-        self._shape: tuple[int, int] | None = None
-        self._sums: dict[str, np.ndarray] = {}
-        self._gradients: tuple[np.ndarray, np.ndarray] | None = None
+        self.sums = {k: np.zeros(shape, np.float32) for k in self.KEYS}
 
-    def add(self, luma: np.ndarray) -> None:
-        """Add one full-resolution uint8 luma frame."""
-        h, w = luma.shape
-        if self._shape is None:
-            self._shape = (h, w)
-        small = _work_scale(luma)
-        if not self._sums:
-            self._sums = {k: np.zeros(small.shape, np.float32) for k in ("gx", "gy", "g2", "v", "v2")}
-            self._gradients = (np.empty(small.shape, np.float32), np.empty(small.shape, np.float32))
-        # into the same two buffers every frame: fresh ones cost page faults each time
-        gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, dst=self._gradients[0], ksize=3)
-        gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, dst=self._gradients[1], ksize=3)
-        s = self._sums
+    def add(self, small: np.ndarray, buffers: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Add one working-scale uint8 luma frame (``buffers``: two float images to reuse)."""
+        if buffers is None:
+            buffers = (np.empty(small.shape, np.float32), np.empty(small.shape, np.float32))
+        gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, dst=buffers[0], ksize=3)
+        gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, dst=buffers[1], ksize=3)
+        s = self.sums
         cv2.accumulate(gx, s["gx"])
         cv2.accumulate(gy, s["gy"])
         cv2.accumulateSquare(gx, s["g2"])
@@ -82,105 +100,200 @@ class LogoStatistics:
         cv2.accumulateSquare(small, s["v2"])
         self.count += 1
 
-    def find(self, settings: LogoSettings) -> np.ndarray | None:
-        """The static overlay mask at full resolution (bool (H, W)), or None when none is found
-        or too few frames were seen."""
-        if self._shape is None or self.count < settings.min_frames:
-            return None
-        n = float(self.count)
-        s = self._sums
-        mean_gx, mean_gy = s["gx"] / n, s["gy"] / n
-        mean_g2 = mean_gx * mean_gx + mean_gy * mean_gy
-        # |E[g]|^2 / E[|g|^2]: 1 for an edge that never moves, the share of frames it is there
-        # for an edge passing by, ~0 for texture moving past
-        stability = mean_g2 / (s["g2"] / n + 1e-3)
-        mean = s["v"] / n
-        spread = np.sqrt(np.maximum(s["v2"] / n - mean * mean, 0.0))
-        strong = (stability > settings.stability) & (mean_g2 > settings.edge**2)
-        # hysteresis: where the plate's colour is close to the content behind it, its outline
-        # is a faint fixed edge; faint fixed edges count when they connect to strong ones
-        weak = (stability > settings.weak_stability) & (mean_g2 > (settings.edge * settings.weak_edge) ** 2)
-        edges = _connected_to(weak | strong, strong).astype(np.uint8)
-        found = _overlay_regions(edges, spread, settings)
-        if found is None:
-            return None
-        h, w = self._shape
-        full = cv2.resize(found.astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
-        return full.astype(bool)
-
-
-class LogoDetector:
-    """Streaming logo detector: push luma frames in order, get (position, mask) back.
-
-    Statistics are gathered over the first ``frames`` frames; until then nothing comes out
-    (``lookahead`` = ``frames``). After the decision every frame gets the same static mask.
-    """
-
-    kind = "logo"
-    prepare_in_order = True
-
-    def __init__(
-        self, sensitivity: float = 1.0, frames: int = 60, settings: LogoSettings | None = None
-    ) -> None:
-        if frames < 1:
-            raise ValueError("logo frames must be at least 1")
-        self.settings = settings or LogoSettings.from_sensitivity(sensitivity)
-        self.frames = frames
-        self.lookahead = frames
-        self._stats = LogoStatistics()
-        self._pending: list[int] = []
-        self._mask: np.ndarray | None = None
-        self._decided = False
-        self._count = 0
-        self._prepared = 0  # frames seen by ``prepare``
-
-    @property
-    def mask(self) -> np.ndarray | None:
-        """The static mask once decided (None before, or when no overlay was found)."""
-        return self._mask
-
-    def prepare(self, luma: np.ndarray) -> bool:
-        """Add the frame to the statistics while the window lasts (resize, Sobel, running sums:
-        OpenCV calls, which the stage may run in a worker thread ahead of ``push``; called once
-        per frame, in order)."""
-        self._prepared += 1
-        if self._prepared <= self.frames:
-            self._stats.add(luma)
-        return True
-
-    def push(self, luma: np.ndarray, prepared: bool | None = None) -> list[tuple[int, np.ndarray | None]]:
-        """Add the next frame's luma (uint8 (H, W)) (``prepared``: ``prepare`` already saw it);
-        returns (position, mask) for the frames that became decidable, mask None where nothing
-        was found."""
-        if prepared is None:
-            self.prepare(luma)
-        position = self._count
-        self._count += 1
-        if self._decided:
-            return [(position, self._mask)]
-        self._pending.append(position)
-        if len(self._pending) >= self.frames:
-            return self._decide()
-        return []
-
-    def finish(self) -> list[tuple[int, np.ndarray | None]]:
-        """Decide on what there is when the clip is shorter than the window."""
-        return [] if self._decided else self._decide()
-
-    def _decide(self) -> list[tuple[int, np.ndarray | None]]:
-        self._mask = self._stats.find(self.settings)
-        self._decided = True
-        self._stats = LogoStatistics()  # free the sums
-        out = [(p, self._mask) for p in self._pending]
-        self._pending = []
+    @classmethod
+    def total(cls, parts: list[LogoSums]) -> LogoSums:
+        out = cls(parts[0].shape)
+        for part in parts:
+            for k in cls.KEYS:
+                out.sums[k] += part.sums[k]
+            out.count += part.count
         return out
 
 
-def _work_scale(luma: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class LogoCandidate:
+    """One overlay: its filled outline and the fixed edges that bound it.
+
+    ``box``: (x, y, w, h) at full resolution; ``roi``: (y0, y1, x0, x1) at the working scale;
+    ``edges``: bool in the roi, the template's pixels; ``template``: float (2, n), their mean
+    (gx, gy); ``mask``: bool (H, W) at full resolution."""
+
+    box: tuple[int, int, int, int]
+    roi: tuple[int, int, int, int]
+    edges: np.ndarray
+    template: np.ndarray
+    work_mask: np.ndarray  # bool, the working-scale frame
+    mask: np.ndarray
+    inner: np.ndarray  # bool in the roi: the region less a 2-px band (its content)
+    ring: np.ndarray  # bool in the roi: a band 2-4 px outside the region (the content around)
+    support: int = 0  # frames that showed it when it was confirmed
+
+    def same_as(self, other: LogoCandidate) -> bool:
+        """Two candidates for one logo: they overlap by more than half of the smaller one
+        (a candidate that missed a faint part of a logo is still that logo)."""
+        inter = np.count_nonzero(self.work_mask & other.work_mask)
+        smaller = min(np.count_nonzero(self.work_mask), np.count_nonzero(other.work_mask))
+        return inter > 0.5 * smaller
+
+
+def work_scale(luma: np.ndarray) -> np.ndarray:
+    """The luma at the working scale (at most ``WORK_WIDTH`` wide)."""
     h, w = luma.shape
     if w <= WORK_WIDTH:
         return luma
     return cv2.resize(luma, (WORK_WIDTH, max(1, round(h * WORK_WIDTH / w))), interpolation=cv2.INTER_AREA)
+
+
+def find_candidates(
+    sums: LogoSums,
+    settings: LogoSettings,
+    full_shape: tuple[int, int],
+    parts: Sequence[LogoSums] = (),
+) -> list[LogoCandidate]:
+    """The overlays the sums show (none when fewer than ``min_frames`` frames went in).
+
+    ``parts``: the sums of consecutive stretches of the same frames. A fixed edge must be fixed,
+    the same way, in nearly all of them (``AGREE``): scenery of a still shot that fills most of a
+    window before or after a cut is fixed over the window too, but absent from its other end,
+    and texture of a few still shots can line up by chance over all of them, but not in each."""
+    if sums.count < settings.min_frames:
+        return []
+    mean_gx, mean_gy, stability = _edge_maps(sums)
+    mean_g2 = mean_gx * mean_gx + mean_gy * mean_gy
+    n = float(sums.count)
+    mean = sums.sums["v"] / n
+    spread = np.sqrt(np.maximum(sums.sums["v2"] / n - mean * mean, 0.0))
+    strong = (stability > settings.stability) & (mean_g2 > settings.edge**2)
+    # hysteresis: where the plate's colour is close to the content behind it, its outline
+    # is a faint fixed edge; faint fixed edges count when they connect to strong ones
+    weak = (stability > settings.weak_stability) & (mean_g2 > (settings.edge * settings.weak_edge) ** 2)
+    parts = [p for p in parts if p.count]
+    if parts and strong.any():
+        agree = np.zeros(strong.shape, np.uint8)
+        for part in parts:
+            gx, gy, steady = _edge_maps(part)
+            agree += (steady > settings.weak_stability) & (gx * mean_gx + gy * mean_gy > 0)
+        kept = agree >= math.ceil(AGREE * len(parts) - 1e-9)
+        strong &= kept
+    if not strong.any():
+        return []
+    edges = _connected_to(weak | strong, strong).astype(np.uint8)
+    # specks of fixed edge are texture that happened to line up over the frames sampled; an
+    # overlay's outline and letters are connected strokes
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(edges, connectivity=8)
+    small = stats[:, cv2.CC_STAT_AREA] < MIN_STROKE
+    small[0] = False
+    if small.any():
+        edges[small[labels]] = 0
+    out = []
+    h, w = full_shape
+    for hull, (y0, y1, x0, x1), inner, ring in _overlay_regions(edges, spread, settings):
+        near = cv2.dilate(hull[y0:y1, x0:x1], np.ones((5, 5), np.uint8)).astype(bool)
+        on = near & (edges[y0:y1, x0:x1] > 0)
+        if np.count_nonzero(on) < 8:
+            continue
+        template = np.stack([mean_gx[y0:y1, x0:x1][on], mean_gy[y0:y1, x0:x1][on]])
+        full = cv2.resize(hull, (w, h), interpolation=cv2.INTER_LINEAR).astype(bool)
+        ys, xs = np.nonzero(full)
+        if ys.size == 0:
+            continue
+        box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+        out.append(
+            LogoCandidate(box, (y0, y1, x0, x1), on, template, hull.astype(bool), full, inner, ring)
+        )
+    return out
+
+
+def _edge_maps(sums: LogoSums) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean gradient (x, y) and its stability, |E[g]|^2 / E[|g|^2]: 1 for an edge that never
+    moves, the share of frames it is there for an edge passing by, ~0 for texture moving past."""
+    n = float(sums.count)
+    s = sums.sums
+    mean_gx, mean_gy = s["gx"] / n, s["gy"] / n
+    return mean_gx, mean_gy, (mean_gx * mean_gx + mean_gy * mean_gy) / (s["g2"] / n + 1e-3)
+
+
+def confirm(
+    candidate: LogoCandidate, smalls: list[np.ndarray], settings: LogoSettings, far: bool = False
+) -> LogoCandidate | None:
+    """The candidate checked on ``smalls`` (working-scale lumas, in time order), with its
+    template re-measured on the frames that show it and ``support`` = how many do; None when
+    they do not show an overlay.
+
+    The re-measure drops what the frames without the logo added to the template (a still shot
+    without it would otherwise look a little like it). Then, from one frame showing it to the
+    next, the content all around it must change (in most such steps, not only across a cut or
+    where one object passed a still scene), and the content behind it change too, dimmed (a
+    semi-transparent overlay), not as much (a window onto the scene). Only the frames that show
+    it count, so a logo that comes and goes passes: its own arrival is not content changing
+    behind it. ``far``: compare each frame with the one half the frames later instead of the
+    next (samples from a whole file, where a still camera changes only from shot to shot)."""
+    need = max(3, settings.min_frames // 2)
+    grads = [_gradients(candidate, small) for small in smalls]
+    clear = (1 + settings.presence) / 2  # the frames that show it clearly make the template
+    shown = [g for g in grads if _correlation(g, candidate.template) > clear]
+    if len(shown) < need:
+        return None
+    template = np.mean(shown, axis=0)
+    kept = [i for i, g in enumerate(grads) if _correlation(g, template) > settings.presence]
+    if len(kept) < need:
+        return None
+    frames = [smalls[i] for i in kept]
+    y0, y1, x0, x1 = candidate.roi
+    cover, around, behind = [], [], []
+    for a, b in zip(frames, frames[len(frames) // 2 if far else 1 :], strict=False):
+        change = cv2.absdiff(a[y0:y1, x0:x1], b[y0:y1, x0:x1])
+        ring = change[candidate.ring]
+        cover.append(np.percentile(ring, 25))
+        around.append(np.median(ring))
+        behind.append(np.median(change[candidate.inner]))
+    if float(np.median(cover)) < settings.change:
+        return None
+    # ...over enough different backgrounds: a few still shots can line up by chance
+    if far and _looks(frames, candidate) < MIN_LOOKS:
+        return None
+    ratio = float(np.median(behind)) / max(float(np.median(around)), 1e-6)
+    if not settings.dimming[0] <= ratio <= settings.dimming[1]:
+        return None
+    return dataclasses.replace(candidate, template=template.astype(np.float32), support=len(kept))
+
+
+def _looks(frames: list[np.ndarray], candidate: LogoCandidate) -> int:
+    """How many different backgrounds the frames (in time order) show around the candidate:
+    one, plus one for each step to the next frame that changes the content all around it."""
+    y0, y1, x0, x1 = candidate.roi
+    steps = 0
+    for a, b in zip(frames, frames[1:], strict=False):
+        change = cv2.absdiff(a[y0:y1, x0:x1], b[y0:y1, x0:x1])[candidate.ring]
+        steps += float(np.percentile(change, 25)) >= 3 * LogoSettings.change
+    return 1 + steps
+
+
+def _gradients(candidate: LogoCandidate, small: np.ndarray) -> np.ndarray:
+    """float (2, n): one frame's (gx, gy) on the candidate's template pixels."""
+    y0, y1, x0, x1 = candidate.roi
+    crop = small[y0:y1, x0:x1]
+    gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3)[candidate.edges]
+    gy = cv2.Sobel(crop, cv2.CV_32F, 0, 1, ksize=3)[candidate.edges]
+    return np.stack([gx, gy])
+
+
+def _correlation(g: np.ndarray, template: np.ndarray) -> float:
+    """The correlation of ``g`` with ``template``, scaled down where ``g`` is weaker than the
+    template: smooth content has few independent gradients over a small logo and can line up
+    with its outline by chance, but then with less contrast than the logo's own edges."""
+    norm_g = float(np.sqrt(np.vdot(g, g)))
+    norm_t = float(np.sqrt(np.vdot(template, template)))
+    if norm_t < 1e-6:
+        return 0.0
+    return float(np.vdot(g, template)) / (norm_t * max(norm_g, norm_t))
+
+
+def presence(candidate: LogoCandidate, small: np.ndarray) -> float:
+    """How much one working-scale frame shows the candidate's fixed edges: the correlation of
+    the frame's gradients with the template on the template's pixels (1 = the same edges,
+    ~0 = unrelated content or a flat frame; see ``_correlation``)."""
+    return _correlation(_gradients(candidate, small), candidate.template)
 
 
 def _connected_to(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:
@@ -192,15 +305,20 @@ def _connected_to(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
-def _overlay_regions(edges: np.ndarray, spread: np.ndarray, s: LogoSettings) -> np.ndarray | None:
-    """Fill each closed group of fixed edges and keep those that look like an overlay."""
+def _overlay_regions(
+    edges: np.ndarray, spread: np.ndarray, s: LogoSettings
+) -> list[tuple[np.ndarray, tuple[int, int, int, int], np.ndarray, np.ndarray]]:
+    """Fill each closed group of fixed edges and keep those that look like an overlay with
+    content moving around it: a list of (filled outline as uint8 over the whole working frame,
+    its roi (y0, y1, x0, x1), the inner part and the ring around it in the roi). Whether the
+    content behind it is dimmed is for ``validate``, on the frames that show it."""
     h, w = edges.shape
     # an emblem's outline, letters and broken bits of edge are one overlay: group what is near
     reach = max(3, round(0.015 * w))
     grouped = cv2.dilate(edges, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
     labels = np.where(edges > 0, labels, 0)
-    out = np.zeros((h, w), dtype=np.uint8)
+    found = []
     area_total = float(h * w)
     near_edges = cv2.dilate(edges, np.ones((5, 5), np.uint8)).astype(bool)
     ring_kernel = np.ones((9, 9), np.uint8)
@@ -210,33 +328,43 @@ def _overlay_regions(edges: np.ndarray, spread: np.ndarray, s: LogoSettings) -> 
             continue
         # the work below in the component's box plus the ring's reach (and a margin): the same
         # result as over the whole frame, where the box meets the frame's edge too
-        roi = (
-            slice(max(0, y - ROI_MARGIN), y + ch + ROI_MARGIN),
-            slice(max(0, x - ROI_MARGIN), x + cw + ROI_MARGIN),
-        )
+        y0, y1 = max(0, y - ROI_MARGIN), min(h, y + ch + ROI_MARGIN)
+        x0, x1 = max(0, x - ROI_MARGIN), min(w, x + cw + ROI_MARGIN)
+        roi = (slice(y0, y1), slice(x0, x1))
         points = cv2.findNonZero((labels[roi] == i).astype(np.uint8))
         hull = np.zeros(labels[roi].shape, dtype=np.uint8)
         cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
         area = float(hull.sum())
         if not s.min_area * area_total <= area <= s.max_area * area_total:
             continue
+        if _is_border(hull, (y0, x0), (h, w)):
+            continue  # a letterbox bar or a static frame edge, not an overlay
         inner = cv2.erode(hull, np.ones((5, 5), np.uint8)).astype(bool)
         ring = (cv2.dilate(hull, ring_kernel) - cv2.dilate(hull, np.ones((3, 3), np.uint8))).astype(bool)
         if inner.sum() < s.solidity * area or ring.sum() < 4:
             continue  # a sliver along one edge, not a region
         # an overlay is bounded by its fixed edges: most of the hull's outline runs along them
         outline = (hull - cv2.erode(hull, np.ones((3, 3), np.uint8))).astype(bool)
-        outside = float(np.median(spread[roi][ring]))
-        inside = float(np.median(spread[roi][inner]))
         if near_edges[roi][outline].mean() < s.closure:
             continue
-        # content must move around it, and still move, dimmed, behind it
-        if outside < s.motion:
-            continue
-        ratio = inside / outside
-        if not s.dimming[0] <= ratio <= s.dimming[1]:
-            continue
-        out[roi] |= hull
-    if not out.any():
-        return None
-    return out.astype(bool)
+        if float(np.median(spread[roi][ring])) < s.motion:
+            continue  # content must move around it
+        whole = np.zeros((h, w), dtype=np.uint8)
+        whole[roi] = hull
+        found.append((whole, (y0, y1, x0, x1), inner, ring))
+    return found
+
+
+def _is_border(hull: np.ndarray, origin: tuple[int, int], shape: tuple[int, int]) -> bool:
+    """A region that touches the frame's edge and runs along most of it."""
+    ys, xs = np.nonzero(hull)
+    y0, x0 = origin
+    h, w = shape
+    top, bottom = y0 + ys.min(), y0 + ys.max()
+    left, right = x0 + xs.min(), x0 + xs.max()
+    touches_h = top <= 1 or bottom >= h - 2
+    touches_w = left <= 1 or right >= w - 2
+    wide = touches_h and right - left + 1 >= BORDER_SPAN * w
+    tall = touches_w and bottom - top + 1 >= BORDER_SPAN * h
+    return bool(wide or tall)
+

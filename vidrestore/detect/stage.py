@@ -11,7 +11,7 @@ from __future__ import annotations
 import mmap
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,7 +22,8 @@ import numpy as np
 
 from vidrestore.detect.blotch import BlotchDetector
 from vidrestore.detect.handover import HandoverDetector
-from vidrestore.detect.logo import LogoDetector
+from vidrestore.detect.logo import LogoCandidate
+from vidrestore.detect.logo_stream import LogoDetector
 from vidrestore.detect.scratch import ScratchDetector
 from vidrestore.detect.worker import PointMask, WorkerDetector, start_worker
 from vidrestore.errors import InputError, OptionError
@@ -95,8 +96,11 @@ class FrameDetector(Protocol):
     def finish(self) -> list[tuple[int, Detection]]: ...
 
 
-def build_detectors(options: DetectOptions) -> list[FrameDetector]:
-    """One fresh detector per requested kind, in the order given."""
+def build_detectors(
+    options: DetectOptions, logo_candidates: Sequence[LogoCandidate] = ()
+) -> list[FrameDetector]:
+    """One fresh detector per requested kind, in the order given (the logo detector following
+    ``logo_candidates`` from the first frame: logos a probing pass found)."""
     made: dict[str, FrameDetector] = {}
     for kind in options.kinds:
         if kind == "scratch":
@@ -104,7 +108,9 @@ def build_detectors(options: DetectOptions) -> list[FrameDetector]:
         elif kind == "blotch":
             made[kind] = BlotchDetector(options.blotch_sensitivity)
         else:
-            made[kind] = LogoDetector(options.logo_sensitivity, frames=options.logo_frames)
+            made[kind] = LogoDetector(
+                options.logo_sensitivity, frames=options.logo_frames, candidates=logo_candidates
+            )
     return list(made.values())
 
 
@@ -116,11 +122,18 @@ class DamageDetector:
     length of the video: 2 for blotches, 6 for scratches, ``logo_frames`` for logos.
     """
 
-    def __init__(self, options: DetectOptions, threads: bool = True, worker: bool | None = None) -> None:
+    def __init__(
+        self,
+        options: DetectOptions,
+        threads: bool = True,
+        worker: bool | None = None,
+        logo_candidates: Sequence[LogoCandidate] = (),
+    ) -> None:
         self.options = options
         self.threads = threads
         self.worker = worker
-        self._detectors: list[FrameDetector] = build_detectors(options)
+        self.logo_candidates = tuple(logo_candidates)
+        self._detectors: list[FrameDetector] = build_detectors(options, self.logo_candidates)
         self.lookahead = max(d.lookahead for d in self._detectors)
         self._used = False
         self._flagged = dict.fromkeys(options.kinds, 0)
@@ -148,7 +161,7 @@ class DamageDetector:
         shape: tuple[int, int] | None = None
         kinds = self.options.kinds
         if self._used:  # each run starts from fresh detectors (a stopped run leaves them midway)
-            self._detectors = build_detectors(self.options)
+            self._detectors = build_detectors(self.options, self.logo_candidates)
             self.lookahead = max(d.lookahead for d in self._detectors)
         self._used = True
 
@@ -221,6 +234,8 @@ class DamageDetector:
         if not wanted:
             return []
         kind = next(k for k in WORKER_PREFERENCE if k in self.options.kinds)
+        if kind == "logo" and self.logo_candidates:
+            return []  # the probed logos live here; the worker would start without them
         index = next(i for i, d in enumerate(self._detectors) if d.kind == kind)
         sensitivity = getattr(self.options, f"{kind}_sensitivity")
         worker = start_worker(kind, sensitivity, shape, self.options.logo_frames)
@@ -277,6 +292,12 @@ class DamageDetector:
     @property
     def frames_done(self) -> int:
         return self._frames
+
+    def logo_ranges(self) -> list[tuple[tuple[int, int, int, int], list[tuple[int, int]]]]:
+        """Each logo found: its box (x, y, w, h) and the [start, stop) frame positions where it
+        is present (empty when logos were not looked for, or were looked for in a worker)."""
+        ranges = getattr(next((d for d in self._detectors if d.kind == "logo"), None), "ranges", None)
+        return ranges() if ranges is not None else []
 
 
 def _cores() -> int:
@@ -359,11 +380,12 @@ def _disc(radius: int) -> np.ndarray:
 
 
 def detect_frames(
-    frames: np.ndarray, options: DetectOptions, batch_size: int = 16
+    frames: np.ndarray, options: DetectOptions, batch_size: int = 16, probe: bool = True
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Detect damage in an in-memory clip, uint8 (T, H, W, 3): (all damage, {kind: masks}).
 
-    A convenience over ``DamageDetector`` for tests, benchmarks and small clips.
+    A convenience over ``DamageDetector`` for tests, benchmarks and small clips. ``probe``:
+    look for logos in samples from the whole clip first, as `detect` does on a file.
     """
     t = len(frames)
 
@@ -377,7 +399,14 @@ def detect_frames(
                 frames=frames[start:stop],
             )
 
-    detector = DamageDetector(options)
+    candidates: list[LogoCandidate] = []
+    if probe and "logo" in options.kinds and t:
+        from vidrestore.detect.logo import LogoSettings
+        from vidrestore.detect.probe import probe_frames
+
+        settings = LogoSettings.from_sensitivity(options.logo_sensitivity)
+        candidates = probe_frames(frames, settings, min_span=2 * options.logo_frames)
+    detector = DamageDetector(options, logo_candidates=candidates)
     shape = frames.shape[1:3]
     union = np.zeros((t, *shape), dtype=bool)
     per_kind = {k: np.zeros((t, *shape), dtype=bool) for k in options.kinds}
