@@ -58,3 +58,48 @@ def tolerant_scores(pred: np.ndarray, true: np.ndarray, tol: int = 2) -> tuple[f
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def late_logo_clip(
+    n: int = 150,
+    height: int = 144,
+    width: int = 192,
+    logo_from: int = 30,
+    gap: tuple[int, int] = (100, 115),
+    shot: int = 25,
+    still: bool = False,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A clip as broadcasts start: 20 black frames, a 10-frame title card, then shots of
+    ``shot`` frames (cuts between them; pans unless ``still``, a ball crossing each) with a
+    semi-transparent logo from frame ``logo_from`` on, absent during ``gap``.
+
+    Returns (frames uint8 (n, H, W, 3), the logo's visible pixels bool (H, W), present bool (n,)).
+    """
+    from vidrestore.damage import logo_box, logo_emblem
+
+    rng = np.random.default_rng(seed)
+    title = np.full((10, height, width, 3), 24, np.uint8)
+    for frame in title:
+        cv2.putText(frame, "TITLE", (width // 5, height // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (230,) * 3, 2)
+    parts = [np.zeros((20, height, width, 3), np.uint8), title]
+    left, k = n - 30, 0
+    while left > 0:
+        m = min(shot, left)
+        dx, dy = (0, 0) if still else (int(rng.integers(2, 5)) * int(rng.choice([-1, 1])), int(rng.integers(-2, 3)))
+        frames = panning_clip(m, height, width, dx, dy, seed=seed * 100 + k, moving_object=False)
+        start, y = int(rng.integers(0, width)), int(rng.integers(height // 4, 3 * height // 4))
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        for i in range(m):
+            cv2.circle(frames[i], ((start + 7 * i) % (width + 40) - 20, y), height // 8, colour, -1, cv2.LINE_AA)
+        parts.append(frames)
+        left, k = left - m, k + 1
+    clip = np.concatenate(parts)[:n].astype(np.float32)
+    y, x, bh, bw = logo_box(height, width, rng)
+    alpha = np.zeros((height, width), np.float32)
+    alpha[y : y + bh, x : x + bw] = logo_emblem(bh, bw, rng)
+    present = np.zeros(n, bool)
+    present[logo_from:] = True
+    present[gap[0] : gap[1]] = False
+    out = clip + (alpha[None, :, :, None] * present[:, None, None, None]) * (255 - clip)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8), alpha * 255 > 8, present

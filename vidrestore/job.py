@@ -89,15 +89,19 @@ def prepare_job(
             stages.append(mask_stage(config, info, start))
         detector = None
         if config.detect:
+            from vidrestore.detect.probe import probe_for
             from vidrestore.detect.stage import DamageDetector, DetectOptions
 
-            detector = DamageDetector(
-                DetectOptions(
-                    kinds=config.detect,
-                    grow=config.masks.dilate,  # as mask files are grown
-                    **{f"{k}_sensitivity": v for k, v in config.detect_sensitivity.items()},
-                )
+            options = DetectOptions(
+                kinds=config.detect,
+                grow=config.masks.dilate,  # as mask files are grown
+                **{f"{k}_sensitivity": v for k, v in config.detect_sensitivity.items()},
             )
+            # logos are looked for in samples of the whole file first (a still camera needs them)
+            probed = probe_for(
+                config.input, options.kinds, options.logo_sensitivity, options.logo_frames, config.encode.fps
+            )
+            detector = DamageDetector(options, logo_candidates=probed)
             stages.append(detector)
         propagation = None
         # a frame folder is a video too (scans, VFX plates): on by default for both

@@ -129,3 +129,14 @@ def probe_frames(frames: np.ndarray, settings: LogoSettings, min_span: int = 0) 
         for a, b in sample_spans(len(frames))
     )
     return candidates_from_groups(groups, settings, frames.shape[1:3], min_span)
+
+
+def probe_for(
+    path: str | Path, kinds: tuple[str, ...], sensitivity: float, window: int, fps: float | None = None
+) -> list[LogoCandidate]:
+    """The probing pass `detect` and `fix --detect` run before the main pass: logos in samples
+    of the whole of ``path`` when logos are looked for (else none). ``window``: the main pass's
+    logo window (spans shorter than two windows are left to it)."""
+    if "logo" not in kinds:
+        return []
+    return probe_file(path, LogoSettings.from_sensitivity(sensitivity), fps=fps, min_span=2 * window)
