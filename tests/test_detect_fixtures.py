@@ -86,12 +86,14 @@ def late_logo_clip(
     left, k = n - 30, 0
     while left > 0:
         m = min(shot, left)
-        dx, dy = (0, 0) if still else (int(rng.integers(2, 5)) * int(rng.choice([-1, 1])), int(rng.integers(-2, 3)))
+        speed, sign = int(rng.integers(2, 5)), int(rng.choice([-1, 1]))
+        dx, dy = (0, 0) if still else (speed * sign, int(rng.integers(-2, 3)))
         frames = panning_clip(m, height, width, dx, dy, seed=seed * 100 + k, moving_object=False)
         start, y = int(rng.integers(0, width)), int(rng.integers(height // 4, 3 * height // 4))
         colour = tuple(int(v) for v in rng.integers(0, 256, 3))
         for i in range(m):
-            cv2.circle(frames[i], ((start + 7 * i) % (width + 40) - 20, y), height // 8, colour, -1, cv2.LINE_AA)
+            centre = ((start + 7 * i) % (width + 40) - 20, y)
+            cv2.circle(frames[i], centre, height // 8, colour, -1, cv2.LINE_AA)
         parts.append(frames)
         left, k = left - m, k + 1
     clip = np.concatenate(parts)[:n].astype(np.float32)
