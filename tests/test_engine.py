@@ -255,6 +255,70 @@ def test_fix_with_the_gan_and_no_weights_fails_before_writing(
     assert not (tmp_path / "out.mp4").exists()
 
 
+TELEA_CONFIG = GeneratorConfig(
+    "test-telea", widths=(8, 16, 16), dilations=(1, 2), working_size=128, in_channels=7,
+    prefill="telea+pyramid",
+)  # fmt: skip
+
+
+def telea_generator(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = build_generator(TELEA_CONFIG)
+    with torch.no_grad():
+        torch.nn.init.normal_(model.to_residual.weight, std=0.02)
+    return model
+
+
+def test_the_engine_hands_the_network_the_telea_fill_of_each_crop() -> None:
+    from vidrestore.models.generator import telea_fill
+
+    frames, masks = scene(), holes()
+    engine = GanInpainter(telea_generator(), batch_size=2)
+    real_forward, calls = engine.model.forward, []
+
+    def forward(image: torch.Tensor, mask: torch.Tensor, telea: torch.Tensor | None = None) -> torch.Tensor:
+        calls.append(torch.equal(telea, telea_fill(image, mask)))
+        return real_forward(image, mask, telea)
+
+    engine.model.forward = forward  # type: ignore[method-assign]
+    out = engine.inpaint(frames, masks)
+    assert calls and all(calls)
+    assert np.array_equal(out[~masks], frames[~masks]) and psnr(frames, out, masks) > 18
+
+
+@pytest.mark.parametrize("make", [generator, telea_generator], ids=["pyramid", "telea+pyramid"])
+def test_the_engine_reads_no_value_back_between_upload_and_download(make) -> None:  # type: ignore[no-untyped-def]
+    """One upload and one download per batch, nothing in between: on a GPU nothing waits for it."""
+    from test_device_resident import HostReads
+
+    engine = GanInpainter(make(), batch_size=2)
+    with HostReads() as probe:
+        out = engine.inpaint(scene(), holes())
+    assert probe.reads == [] and out.shape == scene().shape
+
+
+def test_channels_last_is_an_option_and_changes_no_pixel_beyond_rounding() -> None:
+    frames, masks = scene(), holes()
+    nchw = GanInpainter(telea_generator(), channels_last=False)
+    nhwc = GanInpainter(telea_generator(), channels_last=True)
+    assert not nchw.channels_last and nhwc.channels_last
+    assert nhwc.model.stem.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    a, b = nchw.inpaint(frames, masks), nhwc.inpaint(frames, masks)
+    assert np.abs(a.astype(int) - b).max() <= 1
+    assert GanInpainter(telea_generator()).channels_last  # the default where it helps (CPU, CUDA)
+
+
+def test_bf16_autocast_runs_on_the_cpu() -> None:
+    """fix keeps the CPU at fp32 (bf16 is slower there); the engine itself runs under any autocast."""
+    frames, masks = scene(), holes()
+    fp32 = GanInpainter(telea_generator()).inpaint(frames, masks)
+    engine = GanInpainter(telea_generator())
+    engine.autocast_dtype = torch.bfloat16
+    bf16 = engine.inpaint(frames, masks)
+    assert np.array_equal(bf16[~masks], frames[~masks])
+    assert abs(psnr(frames, bf16, masks) - psnr(frames, fp32, masks)) < 0.5
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
@@ -318,8 +382,13 @@ def test_enlarged_crops_reach_the_network_bigger_and_come_back_in_place(tmp_path
     engine = GanInpainter.from_options(InpaintOptions(method="gan", weights=str(path), device="cpu"))
     assert engine.settings.max_upscale == 2.0
     seen: list[tuple[int, ...]] = []
-    predict = engine.predict
-    engine.predict = lambda images, holes: (seen.append(images.shape), predict(images, holes))[1]  # type: ignore[method-assign]
+    predict = engine._predict
+
+    def spy(images: np.ndarray, holes: np.ndarray, telea: np.ndarray | None) -> np.ndarray:
+        seen.append(images.shape)
+        return predict(images, holes, telea)
+
+    engine._predict = spy  # type: ignore[method-assign]
     out = engine.inpaint(frames, masks)
     plain = GanInpainter(generator()).inpaint(frames, masks)
     from vidrestore.inpaint.engine import enlarged_shape

@@ -3,16 +3,20 @@
 Per call: plan crops (``crops.py``), fill thin groups with OpenCV Telea when the model card says the
 network does not beat it there (``CropSettings.classical_radius``), group the rest by bucket shape,
 cut/resize/pad each window, enlarge inputs far below the working size when the card says it helps
-(``CropSettings.max_upscale``), run the generator in batches (halving the batch on out-of-memory, never
-skipping a crop), then resize each fill back and paste only the hole pixels the crop owns, blended
-with the frame over a thin band inside the mask edge so seams do not show.
-Pixels outside the masks are never changed.
+(``CropSettings.max_upscale``), compute the Telea pre-fill the network starts from (OpenCV, on the
+host, one batch ahead of the device), run the generator in batches (halving the batch on
+out-of-memory, never skipping a crop), then resize each fill back and paste only the hole pixels the
+crop owns, blended with the frame over a thin band inside the mask edge so seams do not show.
+Pixels outside the masks are never changed. Between the upload of a batch and the download of its
+fills the work stays on the device: the generator's forward pass never reads a value back.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -34,7 +38,8 @@ from vidrestore.inpaint.device import (
     resolve_precision,
 )
 from vidrestore.inpaint.options import InpaintOptions
-from vidrestore.models.generator import InpaintGenerator
+from vidrestore.io.threads import BackgroundIterator
+from vidrestore.models.generator import InpaintGenerator, telea_prefill
 from vidrestore.models.weights import load_generator
 from vidrestore.temporal.completion import push_pull_fill
 
@@ -55,9 +60,12 @@ class GanInpainter:
         precision: str = "fp32",
         settings: CropSettings | None = None,
         threads: int | None = None,
+        channels_last: bool | None = None,
     ) -> None:
+        """``channels_last``: NHWC memory layout for the network (None = where it helps, see
+        ``channels_last_helps``); ``precision``: fp32, or fp16 / bf16 autocast on CUDA."""
         self.device = torch.device(device)
-        self.channels_last = channels_last_helps(self.device)
+        self.channels_last = channels_last_helps(self.device) if channels_last is None else channels_last
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.model = model.eval().to(self.device, memory_format=memory_format)
         self.autocast_dtype = resolve_precision(precision, self.device)
@@ -96,6 +104,27 @@ class GanInpainter:
                 _paste(out, frames, crop, _classical_fill(frames, masks, crop))
             else:
                 by_bucket[crop.bucket].append(crop)
+        chunks = self._prepared_chunks(frames, masks, edges, by_bucket)
+        if self.device.type != "cpu":
+            # The host prepares the next batch (cuts, resizes, Telea) while the device runs this one.
+            chunks = BackgroundIterator(chunks, maxsize=2, name="gan-prepare")
+        try:
+            for chunk in chunks:
+                for crop, fill in zip(chunk.crops, self._predict_prepared(chunk), strict=True):
+                    _paste(out, frames, crop, fill)
+        finally:
+            if isinstance(chunks, BackgroundIterator):
+                chunks.close()
+        return out
+
+    def _prepared_chunks(
+        self,
+        frames: np.ndarray,
+        masks: np.ndarray,
+        edges: np.ndarray | None,
+        by_bucket: dict[tuple[int, int], list[Crop]],
+    ) -> Iterator[_Prepared]:
+        """Network inputs for each batch of crops of one bucket, prepared on the host."""
         damage: np.ndarray | None = None
         for bucket, group in by_bucket.items():
             enlarged = enlarged_shape(bucket, self.settings) != bucket
@@ -109,10 +138,30 @@ class GanInpainter:
                     # Bicubic enlargement reaches 2 px across the hole's border and would carry the
                     # damage into the known ring the network trusts: smooth the damage over first.
                     images = _smooth_over(images, _cut_crops(frames, damage, chunk)[1])
-                for crop, fill in zip(chunk, self._predict_enlarged(images, holes), strict=True):
-                    _paste(out, frames, crop, fill)
+                yield self._prepare(chunk, images, holes)
                 start += len(chunk)
-        return out
+
+    def _prepare(self, crops: list[Crop], images: np.ndarray, holes: np.ndarray) -> _Prepared:
+        """Enlarge crops smaller than the working size by up to ``settings.max_upscale`` (see
+        ``enlarged_shape``) and add the Telea pre-fill when the model starts from one."""
+        h, w = images.shape[1:3]
+        size = enlarged_shape((h, w), self.settings)
+        if size != (h, w):
+            dsize = (size[1], size[0])
+            images = np.stack([cv2.resize(image, dsize, interpolation=cv2.INTER_CUBIC) for image in images])
+            holes = np.stack(
+                [cv2.resize(hole.view(np.uint8), dsize, interpolation=cv2.INTER_NEAREST) for hole in holes]
+            ).astype(bool)
+        telea = telea_prefill(images, holes) if self.model.needs_telea else None
+        return _Prepared(crops, images, holes, telea, (h, w))
+
+    def _predict_prepared(self, chunk: _Prepared) -> np.ndarray:
+        """Fills of a prepared chunk, shrunk back to the crops' own size when they were enlarged."""
+        fills = self._predict(chunk.images, chunk.holes, chunk.telea)
+        h, w = chunk.crop_shape
+        if fills.shape[1:3] == (h, w):
+            return fills
+        return np.stack([cv2.resize(fill, (w, h), interpolation=cv2.INTER_AREA) for fill in fills])
 
     def inpaint_whole_frames(self, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """The reference the crop path is checked against: one forward pass per whole (padded) frame."""
@@ -129,29 +178,18 @@ class GanInpainter:
             _paste(out, frames, Crop(int(i), (0, h, 0, w), (h, w), (h, w), ys, xs, alpha), fill[0])
         return out
 
-    def _predict_enlarged(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
-        """``predict`` on crops enlarged by up to ``settings.max_upscale`` when they are smaller than
-        the working size; the fills come back at the crops' own size."""
-        h, w = images.shape[1:3]
-        size = enlarged_shape((h, w), self.settings)
-        if size == (h, w):
-            return self.predict(images, holes)
-        dsize = (size[1], size[0])
-        big = np.stack([cv2.resize(image, dsize, interpolation=cv2.INTER_CUBIC) for image in images])
-        big_holes = np.stack(
-            [cv2.resize(hole.view(np.uint8), dsize, interpolation=cv2.INTER_NEAREST) for hole in holes]
-        ).astype(bool)
-        fills = self.predict(big, big_holes)
-        return np.stack([cv2.resize(fill, (w, h), interpolation=cv2.INTER_AREA) for fill in fills])
-
     def predict(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
         """Network fill for equally shaped uint8 crops (n, h, w, 3) and bool holes (n, h, w).
 
         On out-of-memory the batch is halved (and stays halved for later calls) until one crop at a
         time; every crop is predicted exactly once.
         """
+        return self._predict(images, holes, telea_prefill(images, holes) if self.model.needs_telea else None)
+
+    def _predict(self, images: np.ndarray, holes: np.ndarray, telea: np.ndarray | None) -> np.ndarray:
+        """``predict`` with the Telea pre-fill already computed (None when the model needs none)."""
         try:
-            return self._forward(images, holes)
+            return self._forward(images, holes, telea)
         except RuntimeError as exc:
             if not is_out_of_memory(exc):
                 raise
@@ -168,22 +206,38 @@ class GanInpainter:
         if half < self.batch_size:
             warnings.warn(f"out of memory on {self.device}: batch size lowered to {half}", stacklevel=2)
             self.batch_size = half
+        first, second = (None, None) if telea is None else (telea[:half], telea[half:])
         return np.concatenate(
-            [self.predict(images[:half], holes[:half]), self.predict(images[half:], holes[half:])]
+            [
+                self._predict(images[:half], holes[:half], first),
+                self._predict(images[half:], holes[half:], second),
+            ]
         )
 
-    def _forward(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    def _forward(self, images: np.ndarray, holes: np.ndarray, telea: np.ndarray | None) -> np.ndarray:
+        """One upload, one forward pass, one download."""
         with (
             torch.inference_mode(),
             autocast(self.device, self.autocast_dtype),
             cpu_threads(self.device, self.threads),
         ):
-            x = frames_to_tensor(images, self.device)
-            m = masks_to_tensor(holes, self.device)
+            inputs = [frames_to_tensor(images, self.device), masks_to_tensor(holes, self.device)]
+            if telea is not None:
+                inputs.append(frames_to_tensor(telea, self.device))
             if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-                m = m.contiguous(memory_format=torch.channels_last)
-            return tensor_to_frames(self.model(x, m))
+                inputs = [t.contiguous(memory_format=torch.channels_last) for t in inputs]
+            return tensor_to_frames(self.model(*inputs))
+
+
+@dataclass
+class _Prepared:
+    """One batch of network inputs of one shape, made on the host: crops, images, holes, Telea fill."""
+
+    crops: list[Crop]
+    images: np.ndarray  # uint8 (n, h, w, 3) at the network's input size
+    holes: np.ndarray  # bool (n, h, w)
+    telea: np.ndarray | None  # uint8 (n, h, w, 3) Telea pre-fill, or None when the model needs none
+    crop_shape: tuple[int, int]  # (h, w) the fills are shrunk back to
 
 
 def classical_radius(card: dict) -> float:

@@ -8,7 +8,10 @@ Differences from the plain GLCIC generator (Iizuka et al. 2017), each for a know
   undertrained model degrades to a classical fill instead of noise. ``prefill="pyramid"`` is a smooth
   push-pull fill, shift-equivariant by the network's stride; ``"telea+pyramid"`` starts from OpenCV's
   Telea fill (keeps edges across thin holes, where the smooth fill loses ~0.8 dB) and also shows the
-  network the smooth fill, so it can learn where each is better;
+  network the smooth fill, so it can learn where each is better. Telea is OpenCV on 8-bit host
+  images, so callers compute it beforehand (``telea_prefill`` on uint8 crops, ``telea_fill`` on
+  tensors) and pass it in: ``forward`` itself is torch only, never syncs with the host, and runs on
+  any device, on ``meta`` tensors and under ``torch.compile``;
 - decoder upsamples by nearest + conv (no checkerboard) and emits the full-resolution residual from the
   1/2-resolution features with a pixel shuffle, because full-resolution convolutions dominate CPU time.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -61,6 +65,15 @@ class GeneratorConfig:
 GENERATOR_VARIANTS: dict[str, GeneratorConfig] = {
     # For unit tests and smoke runs only: 15k parameters.
     "tiny": GeneratorConfig("tiny", widths=(8, 16, 16), dilations=(2, 4), working_size=64),
+    # The same, starting from Telea like "small": tests and smoke runs of the Telea pre-fill path.
+    "tiny-telea": GeneratorConfig(
+        "tiny-telea",
+        widths=(8, 16, 16),
+        dilations=(2, 4),
+        working_size=64,
+        in_channels=7,
+        prefill="telea+pyramid",
+    ),
     # CPU default: 1.32M parameters, most of them at 1/16 resolution where they are cheap (0.65 GMAC per
     # 256x256 crop). Stride 16 rather than 8 cut its CPU time per crop by 40% for more parameters.
     # Measured (benchmarks/gan_throughput.py, 2-core AVX-512 Xeon): 20.6 CPU-ms per 256x256 crop on one
@@ -116,9 +129,16 @@ class InpaintGenerator(nn.Module):
         nn.init.zeros_(self.to_residual.weight)
         nn.init.zeros_(self.to_residual.bias)
 
-    def forward(self, image: Tensor, mask: Tensor) -> Tensor:
+    @property
+    def needs_telea(self) -> bool:
+        """True when ``forward`` needs the Telea fill of its input (see ``telea_prefill``)."""
+        return self.config.prefill == "telea+pyramid"
+
+    def forward(self, image: Tensor, mask: Tensor, telea: Tensor | None = None) -> Tensor:
         """image N3HW float in [0, 1] (hole content ignored), mask N1HW with 1 = missing.
 
+        ``telea`` N3HW: the image with its holes filled by ``telea_fill`` / ``telea_prefill``, computed
+        on the CPU beforehand; required when ``needs_telea``, unused otherwise.
         H and W must be multiples of ``config.stride``. Returns the predicted image N3HW in [0, 1]
         everywhere; callers composite it into the hole.
         """
@@ -127,8 +147,13 @@ class InpaintGenerator(nn.Module):
             raise ValueError(f"input {tuple(image.shape[-2:])} is not a multiple of the stride {stride}")
         mask = mask.to(image.dtype)
         prefill = pyramid_fill(image, mask, stride)
-        if self.config.prefill == "telea+pyramid":
-            local = telea_fill(image, mask)
+        if self.needs_telea:
+            if telea is None:
+                raise ValueError(
+                    "this generator starts from a Telea fill: pass telea=telea_fill(image, mask), "
+                    "computed on the CPU"
+                )
+            local = torch.where(mask > 0.5, telea.to(image.dtype), image)
             x = self.stem(torch.cat([local, prefill, mask], dim=1))
             prefill = local
         else:
@@ -159,6 +184,11 @@ def pyramid_fill(image: Tensor, mask: Tensor, stride: int = 8, threshold: float 
     by multiples of ``stride`` like the network itself: a crop gives the same fill as the whole frame
     wherever the averaging reaches no further than the crop. A scale is trusted once at least
     ``threshold`` of its footprint is known. A fully masked image is filled with mid-grey.
+
+    The number of levels follows from the shape alone (undecimated ones until their reach spans
+    the image twice), never from the data, so the fill never reads a value back to the host. Levels
+    coarser than the first one trusted everywhere are overwritten exactly (a blend weight of 1), so
+    the result is the same as stopping there.
     """
     valid = 1.0 - mask
     decimated = [torch.cat([image * valid, valid], dim=1)]
@@ -169,7 +199,7 @@ def pyramid_fill(image: Tensor, mask: Tensor, stride: int = 8, threshold: float 
     coarse = decimated[-1]
     undecimated = [torch.cat([coarse, torch.ones_like(coarse[:, :1])], dim=1)]
     dilation, limit = 1, 2 * max(coarse.shape[-2:])
-    while dilation < limit and float(_known_fraction(undecimated[-1]).amin()) < threshold:
+    while dilation < limit:
         undecimated.append(_smooth_a_trous(undecimated[-1], dilation))
         dilation *= 2
     filled = torch.full_like(coarse[:, :3], 0.5)
@@ -181,20 +211,31 @@ def pyramid_fill(image: Tensor, mask: Tensor, stride: int = 8, threshold: float 
     return torch.where(mask > 0.5, filled, image)
 
 
+def telea_prefill(images: np.ndarray, holes: np.ndarray, radius: int = TELEA_RADIUS) -> np.ndarray:
+    """OpenCV Telea fill of uint8 (N, H, W, 3) images' bool (N, H, W) holes, on the host: the input a
+    ``telea+pyramid`` generator starts from. Known pixels are returned unchanged; images without
+    holes are not copied.
+    """
+    filled = images
+    for i in np.flatnonzero(holes.reshape(len(holes), -1).any(axis=1)):
+        if filled is images:
+            filled = images.copy()
+        hole = holes[i].astype(np.uint8) * 255
+        filled[i] = cv2.inpaint(np.ascontiguousarray(images[i]), hole, radius, cv2.INPAINT_TELEA)
+    return filled
+
+
 def telea_fill(image: Tensor, mask: Tensor, radius: int = TELEA_RADIUS) -> Tensor:
-    """OpenCV Telea fill of each image's holes (on the CPU, 8-bit); known pixels are returned unchanged.
+    """``telea_prefill`` of float N3HW images (quantised to 8 bits) with N1HW masks, returned on the
+    images' device; known pixels are returned unchanged. Runs on the CPU: call it where the data are
+    prepared (the training data pipeline), not inside a device-resident forward pass.
 
     A fixed input transform, not learned: no gradient flows through it.
     """
     images = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
-    images = images.permute(0, 2, 3, 1).cpu().contiguous()
-    holes = (mask.detach()[:, 0] > 0.5).to(torch.uint8).mul(255).cpu()
-    filled = images.clone()
-    for i in range(len(images)):
-        if bool(holes[i].any()):
-            filled[i] = torch.from_numpy(
-                cv2.inpaint(images[i].numpy(), holes[i].numpy(), radius, cv2.INPAINT_TELEA)
-            )
+    images = images.permute(0, 2, 3, 1).cpu().contiguous().numpy()
+    holes = (mask.detach()[:, 0] > 0.5).cpu().numpy()
+    filled = torch.from_numpy(telea_prefill(images, holes, radius))
     out = filled.to(image.device).permute(0, 3, 1, 2).to(image.dtype) / 255
     return torch.where(mask > 0.5, out, image)
 
