@@ -94,6 +94,32 @@ def test_train_writes_logs_samples_checkpoints_and_exports(tmp_path):
     assert json.loads((run / "config.json").read_text())["steps"] == 5
 
 
+def test_a_telea_generator_trains_on_the_prefill_made_by_the_data_pipeline(tmp_path, monkeypatch):
+    from vidrestore.models.generator import telea_fill
+
+    trainer = Trainer(tiny_config(tmp_path, model="tiny-telea", warmup_steps=100, val_samples=0), CPU)
+    batch = next(iter(trainer.loader))
+    frames, masks = batch["frames"], batch["masks"]
+    assert torch.equal(batch["telea"], telea_fill(frames * (1 - masks), masks))
+    seen = []
+    real_forward = trainer.generator.forward
+
+    def forward(image, mask, telea=None):
+        seen.append(telea)
+        return real_forward(image, mask, telea)
+
+    monkeypatch.setattr(trainer.generator, "forward", forward)
+    assert torch.isfinite(torch.tensor(trainer.train_step(batch)["loss_g"]))
+    assert len(seen) == 1 and torch.equal(seen[0], batch["telea"])
+
+
+def test_train_exports_a_telea_generator_that_fix_can_load(tmp_path):
+    exported = train(tiny_config(tmp_path, model="tiny-telea", steps=2, val_samples=2))
+    model, card = load_generator(exported)
+    assert card["config"]["prefill"] == "telea+pyramid" and model.needs_telea
+    assert "val_psnr_hole_logo" in card["validation"]  # validation ran through the engine
+
+
 def test_resume_gives_bit_identical_next_losses(tmp_path):
     straight = tiny_config(
         tmp_path, run_dir=str(tmp_path / "a"), steps=5, checkpoint_every=100, val_samples=0
@@ -142,7 +168,9 @@ def test_non_finite_loss_skips_the_step_and_says_so(tmp_path, capsys, monkeypatc
     batch = next(iter(trainer.loader))
     before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
     real_forward = trainer.generator.forward
-    monkeypatch.setattr(trainer.generator, "forward", lambda x, m: real_forward(x, m) * float("nan"))
+    monkeypatch.setattr(
+        trainer.generator, "forward", lambda x, m, telea=None: real_forward(x, m, telea) * float("nan")
+    )
     from vidrestore.train.logs import TrainLogger
 
     trainer.logger = TrainLogger(trainer.run_dir, 4, 0, quiet=True, tensorboard=False)

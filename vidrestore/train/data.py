@@ -24,6 +24,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from vidrestore.damage import make_masks
 from vidrestore.errors import InputError, OptionError
+from vidrestore.models.generator import telea_fill
 from vidrestore.temporal.flow import consistent_flow_mask, optical_flow
 from vidrestore.train.sources import IMAGE_EXTENSIONS, Item, read_frames, read_image
 
@@ -67,6 +68,7 @@ class ClipDataset(Dataset):
         hflip: bool = True,
         soften: tuple[float, float] = (0.0, 2.0),
         with_flow: bool = False,
+        with_telea: bool = False,
         min_length: int = 0,
     ) -> None:
         if not items:
@@ -85,6 +87,9 @@ class ClipDataset(Dataset):
         self.hflip = hflip
         self.soften_prob, self.soften_max = soften
         self.with_flow = with_flow and clip_length > 1
+        # The Telea pre-fill a "telea+pyramid" generator starts from: OpenCV on the host, so it is
+        # made here, in the loader's workers, rather than in the training step.
+        self.with_telea = with_telea
         counts = [max(1, it.n_frames - clip_length + 1) for it in items]
         self._ends = np.cumsum(counts).tolist()
         self.n_real = self._ends[-1]
@@ -169,6 +174,8 @@ class ClipDataset(Dataset):
             "masks": mask_t.as_subclass(torch.Tensor).float(),
             "kind": kind,
         }
+        if self.with_telea:
+            sample["telea"] = telea_fill(sample["frames"] * (1 - sample["masks"]), sample["masks"])
         if self.with_flow and t > 1:
             sample["flow"], sample["flow_valid"] = _clip_flow(video.permute(0, 2, 3, 1).numpy())
         else:
@@ -235,7 +242,8 @@ def _clip_flow(frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def collate_clips(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Clips of any length -> one frame batch (N3HW) plus the (previous, current) frame pairs."""
+    """Clips of any length -> one frame batch (N3HW) plus the (previous, current) frame pairs
+    (and the Telea pre-fill N3HW when the samples carry one)."""
     prev: list[int] = []
     cur: list[int] = []
     offset = 0
@@ -244,7 +252,7 @@ def collate_clips(samples: list[dict[str, Any]]) -> dict[str, Any]:
         prev += range(offset, offset + n - 1)
         cur += range(offset + 1, offset + n)
         offset += n
-    return {
+    batch: dict[str, Any] = {
         "frames": torch.cat([s["frames"] for s in samples]),
         "masks": torch.cat([s["masks"] for s in samples]),
         "flow": torch.cat([s["flow"] for s in samples]),
@@ -254,6 +262,9 @@ def collate_clips(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "kinds": [s["kind"] for s in samples],
         "skipped": sum(s["skipped"] for s in samples),
     }
+    if "telea" in samples[0]:
+        batch["telea"] = torch.cat([s["telea"] for s in samples])
+    return batch
 
 
 class ResumableSampler(DistributedSampler):

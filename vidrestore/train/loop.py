@@ -140,6 +140,7 @@ class Trainer:
             hflip=c.hflip,
             soften=(c.soften_prob, c.soften_max),
             with_flow=c.temporal_weight > 0,
+            with_telea=self.gen_config.prefill == "telea+pyramid",
             min_length=c.batch_size * self.ctx.world_size * 64,
         )
         self.sampler = ResumableSampler(self.dataset, self.ctx.world_size, self.ctx.rank, c.seed)
@@ -324,11 +325,14 @@ class Trainer:
         c, dev = self.config, self.device
         frames = batch["frames"].to(dev, non_blocking=True)
         masks = batch["masks"].to(dev, non_blocking=True)
+        telea = batch.get("telea")  # made by the data pipeline, on the host (see ClipDataset)
+        if telea is not None:
+            telea = telea.to(dev, non_blocking=True)
         phase = self.phase(self.step)
         self._set_learning_rates()
         values: dict[str, float] = {}
         with self._autocast(), torch.set_grad_enabled(phase != "disc"):
-            pred = self.g_train(frames * (1 - masks), masks)
+            pred = self.g_train(frames * (1 - masks), masks, telea)
         comp = losses.composite(frames, pred.float(), masks)
         size = min(c.local_patch_size, frames.shape[-1], frames.shape[-2])
         origins = hole_patch_origins(masks.detach().cpu(), size)
