@@ -1,4 +1,5 @@
-"""`--method auto`: the GAN only when its model card says it is never worse than the classical fill."""
+"""`--method auto`: the generator (checked per hole against Telea/NS) only when its model card says it
+is never worse than the classical fill."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from vidrestore.inpaint.registry import InpaintOptions
 @pytest.mark.parametrize("card,expected", [
     (None, "telea"),
     ({"evaluation": {"quality_bar_met": False}}, "telea"),
-    ({"evaluation": {"quality_bar_met": True}}, "gan"),
-    ({"evaluation": {"quality_bar_met": False, "never_worse_than_classical": True}}, "gan"),
+    ({"evaluation": {"quality_bar_met": True}}, "checked"),
+    ({"evaluation": {"quality_bar_met": False, "never_worse_than_classical": True}}, "checked"),
     ({"evaluation": {"quality_bar_met": False, "never_worse_than_classical": False}}, "telea"),
 ])
 def test_auto_follows_the_default_model_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -30,7 +31,7 @@ def test_auto_follows_the_default_model_card(tmp_path: Path, monkeypatch: pytest
 
 def test_explicit_choices_are_kept() -> None:
     assert api.resolve_method(InpaintOptions(method="ns")).method == "ns"
-    assert api.resolve_method(InpaintOptions(method="auto", weights="my.safetensors")).method == "gan"
+    assert api.resolve_method(InpaintOptions(method="auto", weights="my.safetensors")).method == "checked"
 
 
 @pytest.mark.parametrize("dilate,feather", [(0, 0), (1, 1), (3, 3), (8, 3)])

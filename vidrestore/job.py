@@ -29,9 +29,10 @@ from vidrestore.summary import RestoreSummary
 
 
 def resolve_method(options: InpaintOptions) -> InpaintOptions:
-    """``auto``: the GAN when explicit weights are given, or when the installed default model's card
-    says it is never worse than Telea/NS on held-out clips (or met the full quality bar); otherwise
-    OpenCV Telea.
+    """``auto``: ``checked`` (the GAN, Telea or NS per hole group, whichever fills a test copy of
+    the group best; see inpaint/checked.py) when explicit weights are given, or when the installed
+    default model's card says it is never worse than Telea/NS on held-out clips (or met the full
+    quality bar); otherwise OpenCV Telea.
 
     So a better default model becomes the default method by shipping it, and a model that loses to
     the classical fill anywhere is never forced on users (use ``--method gan`` to choose it).
@@ -39,8 +40,8 @@ def resolve_method(options: InpaintOptions) -> InpaintOptions:
     if options.method != "auto":
         return options
     if options.weights is not None:
-        return dataclasses.replace(options, method="gan")
-    return dataclasses.replace(options, method="gan" if default_model_is_best() else "telea")
+        return dataclasses.replace(options, method="checked")
+    return dataclasses.replace(options, method="checked" if default_model_is_best() else "telea")
 
 
 def default_model_is_best() -> bool:

@@ -152,7 +152,7 @@ def _wants_gpu(job: BatchJob) -> bool:
     method = str(options.get("method", "auto"))
     weights = options.get("weights")
     inpaint = InpaintOptions(method=method, weights=str(weights) if weights else None)
-    return resolve_method(inpaint).method == "gan"
+    return resolve_method(inpaint).method in ("gan", "checked")
 
 
 def _cpus_for(job: BatchJob) -> int:

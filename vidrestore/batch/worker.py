@@ -18,6 +18,7 @@ from vidrestore.batch.jobs import BatchJob
 from vidrestore.batch.report import JobResult, one_line
 from vidrestore.errors import OutputError, VidrestoreError
 from vidrestore.inpaint.base import Inpainter
+from vidrestore.inpaint.checked import CheckedInpainter
 from vidrestore.inpaint.registry import InpaintOptions, create_inpainter
 from vidrestore.io.atomic import remove_stale_partials
 
@@ -28,7 +29,10 @@ def cached_inpainter(options: InpaintOptions) -> Inpainter:
     """``create_inpainter`` that builds each distinct backend once per process and then reuses it."""
     if options not in _inpainters:
         _inpainters[options] = create_inpainter(options)
-    return _inpainters[options]
+    cached = _inpainters[options]
+    if isinstance(cached, CheckedInpainter):  # the models are kept, each video's choices start afresh
+        return CheckedInpainter(cached.backends)
+    return cached
 
 
 def init_worker(threads: int | None = None, handle_signals: bool = False) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from vidrestore.errors import OptionError
 from vidrestore.inpaint.base import Inpainter
@@ -10,7 +11,7 @@ from vidrestore.inpaint.options import InpaintOptions
 
 __all__ = ["METHODS", "InpaintOptions", "InpainterFactory", "create_inpainter"]
 
-METHODS = ("gan", "telea", "ns")
+METHODS = ("gan", "telea", "ns", "checked")
 
 
 # what builds a backend from its options: ``create_inpainter``, or a cache over it (batch workers)
@@ -27,4 +28,9 @@ def create_inpainter(options: InpaintOptions) -> Inpainter:
         from vidrestore.inpaint.engine import GanInpainter
 
         return GanInpainter.from_options(options)
+    if options.method == "checked":
+        from vidrestore.inpaint.checked import CheckedInpainter
+
+        backends = [create_inpainter(replace(options, method=m)) for m in ("gan", "telea", "ns")]
+        return CheckedInpainter(backends)
     raise OptionError(f"unknown --method {options.method!r}; choose one of {', '.join(METHODS)}")
