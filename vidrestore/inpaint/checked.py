@@ -33,12 +33,27 @@ class _Group:
 
 
 @dataclass
+class _Place:
+    """Running test errors of one place (a hole group's box, to 16 px), one per backend."""
+
+    errors: np.ndarray
+    tests: int = 1
+    since: int = 0  # frames since the last test
+
+
+@dataclass
 class CheckedInpainter:
-    """Inpainter over several backends; each hole group gets the one that filled its test copy best."""
+    """Inpainter over several backends; each hole group gets the one that filled its test copy best.
+
+    A place is tested on each of its first ``settle`` frames, then every ``every`` frames: a static
+    logo's choice is settled after a few frames and the test then costs little.
+    """
 
     backends: list[Inpainter]
     name: str = "checked"
-    scores: dict[tuple[int, int, int, int], np.ndarray] = field(default_factory=dict)
+    settle: int = 4
+    every: int = 8
+    places: dict[tuple[int, ...], _Place] = field(default_factory=dict)
     chosen: dict[str, int] = field(default_factory=dict)  # hole pixels given to each backend
 
     def inpaint(self, frames: np.ndarray, masks: np.ndarray, edges: np.ndarray | None = None) -> np.ndarray:
@@ -46,34 +61,59 @@ class CheckedInpainter:
         probes = np.zeros_like(masks)
         for i, frame_groups in enumerate(groups):
             for g in frame_groups:
-                if g.probe is not None:
+                if g.probe is not None and self._due(g):
                     probes[i] |= g.probe
-        real = [b.inpaint(frames, masks, edges) for b in self.backends]
-        tested = probes.any()
-        trial = None
-        if tested:
-            trial_edges = None if edges is None else edges | probes
-            trial = [b.inpaint(frames, masks | probes, trial_edges) for b in self.backends]
-        out = real[0].copy()
-        for i, frame_groups in enumerate(groups):
-            for g in frame_groups:
-                pick = self._choose(g, frames[i], None if trial is None else [t[i] for t in trial])
-                if pick:
-                    out[i][g.pixels] = real[pick][i][g.pixels]
-                name = self.backends[pick].name
-                self.chosen[name] = self.chosen.get(name, 0) + int(g.pixels.sum())
+                else:
+                    g.probe = None
+        tested = np.flatnonzero(probes.reshape(len(probes), -1).any(axis=1))
+        if tested.size:
+            trial_masks = masks[tested] | probes[tested]
+            trial_edges = None if edges is None else edges[tested] | probes[tested]
+            trial = [b.inpaint(frames[tested], trial_masks, trial_edges) for b in self.backends]
+            for row, i in enumerate(tested):
+                for g in groups[i]:
+                    if g.probe is not None:
+                        self._score(g, frames[i], [t[row] for t in trial])
+        picks = [[self._pick(g) for g in frame_groups] for frame_groups in groups]
+        out = frames.copy()
+        for b, backend in enumerate(self.backends):
+            rows = [i for i, p in enumerate(picks) if b in p]
+            if not rows:
+                continue
+            filled = backend.inpaint(frames[rows], masks[rows], None if edges is None else edges[rows])
+            for row, i in enumerate(rows):
+                for g, pick in zip(groups[i], picks[i], strict=True):
+                    if pick == b:
+                        out[i][g.pixels] = filled[row][g.pixels]
+                        self.chosen[backend.name] = self.chosen.get(backend.name, 0) + int(g.pixels.sum())
         return out
 
-    def _choose(self, group: _Group, frame: np.ndarray, trial: list[np.ndarray] | None) -> int:
-        key = tuple(v // 16 for v in group.box)
-        if group.probe is not None and trial is not None:
-            truth = frame[group.probe].astype(np.float32)
-            errors = np.array([float(((t[group.probe].astype(np.float32) - truth) ** 2).mean())
-                               for t in trial])
-            old = self.scores.get(key)
-            self.scores[key] = errors if old is None else (1 - _MEMORY) * old + _MEMORY * errors
-        score = self.scores.get(key)
-        return int(np.argmin(score)) if score is not None else 0
+    def _due(self, group: _Group) -> bool:
+        place = self.places.get(_key(group))
+        return place is None or place.tests < self.settle or place.since >= self.every - 1
+
+    def _score(self, group: _Group, frame: np.ndarray, trial: list[np.ndarray]) -> None:
+        truth = frame[group.probe].astype(np.float32)
+        errors = np.array([float(((t[group.probe].astype(np.float32) - truth) ** 2).mean()) for t in trial])
+        key = _key(group)
+        place = self.places.get(key)
+        if place is None:
+            self.places[key] = _Place(errors, since=-1)
+        else:
+            place.errors = (1 - _MEMORY) * place.errors + _MEMORY * errors
+            place.tests += 1
+            place.since = -1  # _pick counts this frame
+
+    def _pick(self, group: _Group) -> int:
+        place = self.places.get(_key(group))
+        if place is None:
+            return 0
+        place.since += 1
+        return int(np.argmin(place.errors))
+
+
+def _key(group: _Group) -> tuple[int, ...]:
+    return tuple(v // 16 for v in group.box)
 
 
 def hole_groups(mask: np.ndarray) -> list[_Group]:
