@@ -64,3 +64,24 @@ def test_a_hole_with_no_room_for_a_copy_uses_the_first_backend() -> None:
     masks = np.ones((1, 20, 20), bool)
     out = CheckedInpainter([_Constant("first", 3), _Constant("second", 50)]).inpaint(frames, masks)
     assert (out == 3).all()
+
+
+class _Counting(_Constant):
+    def __init__(self, name: str, value: int) -> None:
+        super().__init__(name, value)
+        self.frames_filled = 0
+
+    def inpaint(self, frames: np.ndarray, masks: np.ndarray, edges: np.ndarray | None = None) -> np.ndarray:
+        self.frames_filled += len(frames)
+        return super().inpaint(frames, masks, edges)
+
+
+def test_a_static_hole_is_tested_while_it_settles_then_rarely() -> None:
+    loser, winner = _Counting("loser", 0), _Counting("winner", 200)
+    chooser = CheckedInpainter([loser, winner], settle=4, every=8)
+    frames, masks = _scene(200)
+    for _ in range(10):  # 20 frames, two per call
+        chooser.inpaint(frames, masks)
+    # tests: frames 1-4, then one in every 8 (frames 12 and 20); the loser fills nothing else
+    assert loser.frames_filled == 6
+    assert winner.frames_filled == 6 + 20

@@ -59,10 +59,13 @@ class CheckedInpainter:
     def inpaint(self, frames: np.ndarray, masks: np.ndarray, edges: np.ndarray | None = None) -> np.ndarray:
         groups = [hole_groups(mask) for mask in masks]
         probes = np.zeros_like(masks)
+        retested: set[tuple[int, ...]] = set()  # a settled place is tested on one frame of a batch
         for i, frame_groups in enumerate(groups):
             for g in frame_groups:
-                if g.probe is not None and self._due(g):
+                if g.probe is not None and self._due(g) and _key(g) not in retested:
                     probes[i] |= g.probe
+                    if _key(g) in self.places and self.places[_key(g)].tests >= self.settle:
+                        retested.add(_key(g))
                 else:
                     g.probe = None
         tested = np.flatnonzero(probes.reshape(len(probes), -1).any(axis=1))
