@@ -23,6 +23,7 @@ the whole file, then decides frame by frame where each logo is present.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -101,32 +102,50 @@ class LogoSums:
         self.count += 1
 
     @classmethod
-    def total(cls, parts: list[LogoSums]) -> LogoSums:
+    def total(cls, parts: Sequence[LogoSums]) -> LogoSums:
         out = cls(parts[0].shape)
         for part in parts:
-            for k in cls.KEYS:
-                out.sums[k] += part.sums[k]
-            out.count += part.count
+            out.add_sums(part)
         return out
+
+    def add_sums(self, other: LogoSums, sign: int = 1) -> None:
+        """Add (``sign`` -1: take away) another set of sums of frames of the same size."""
+        for k in self.KEYS:
+            if sign > 0:
+                self.sums[k] += other.sums[k]
+            else:
+                self.sums[k] -= other.sums[k]
+        self.count += sign * other.count
 
 
 @dataclass(frozen=True)
 class LogoCandidate:
     """One overlay: its filled outline and the fixed edges that bound it.
 
-    ``box``: (x, y, w, h) at full resolution; ``roi``: (y0, y1, x0, x1) at the working scale;
-    ``edges``: bool in the roi, the template's pixels; ``template``: float (2, n), their mean
-    (gx, gy); ``mask``: bool (H, W) at full resolution."""
+    ``roi``: (y0, y1, x0, x1) at the working scale; ``edges``: bool in the roi, the template's
+    pixels; ``template``: float (2, n), their mean (gx, gy); ``work_mask``: the filled outline
+    over the working-scale frame. ``mask`` and ``box`` give it at full resolution."""
 
-    box: tuple[int, int, int, int]
     roi: tuple[int, int, int, int]
     edges: np.ndarray
     template: np.ndarray
     work_mask: np.ndarray  # bool, the working-scale frame
-    mask: np.ndarray
+    full_shape: tuple[int, int]  # (H, W) of the frames
     inner: np.ndarray  # bool in the roi: the region less a 2-px band (its content)
     ring: np.ndarray  # bool in the roi: a band 2-4 px outside the region (the content around)
     support: int = 0  # frames that showed it when it was confirmed
+
+    @functools.cached_property
+    def mask(self) -> np.ndarray:
+        """bool (H, W): the filled outline at full resolution (made once, when first asked for)."""
+        h, w = self.full_shape
+        return cv2.resize(self.work_mask.view(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR).view(bool)
+
+    @functools.cached_property
+    def box(self) -> tuple[int, int, int, int]:
+        """(x, y, w, h) of the mask in pixels."""
+        x, y, w, h = cv2.boundingRect(self.mask.view(np.uint8))
+        return int(x), int(y), int(w), int(h)
 
     def same_as(self, other: LogoCandidate) -> bool:
         """Two candidates for one logo: they overlap by more than half of the smaller one
@@ -148,60 +167,56 @@ def find_candidates(
     sums: LogoSums,
     settings: LogoSettings,
     full_shape: tuple[int, int],
-    parts: Sequence[LogoSums] = (),
+    parts: Sequence[Sequence[LogoSums]] = (),
 ) -> list[LogoCandidate]:
     """The overlays the sums show (none when fewer than ``min_frames`` frames went in).
 
-    ``parts``: the sums of consecutive stretches of the same frames. A fixed edge must be fixed,
-    the same way, in nearly all of them (``AGREE``): scenery of a still shot that fills most of a
-    window before or after a cut is fixed over the window too, but absent from its other end,
-    and texture of a few still shots can line up by chance over all of them, but not in each."""
+    ``parts``: consecutive stretches of the same frames (each the sums of its blocks). A fixed
+    edge must be fixed, the same way, in nearly all of them (``AGREE``): scenery of a still shot
+    that fills most of a window before or after a cut is fixed over the window too, but absent
+    from its other end, and texture of a few still shots can line up by chance over all of
+    them, but not in each. (Checked on the candidate pixels only: they are few.)"""
     if sums.count < settings.min_frames:
         return []
     mean_gx, mean_gy, stability = _edge_maps(sums)
-    mean_g2 = mean_gx * mean_gx + mean_gy * mean_gy
-    n = float(sums.count)
-    mean = sums.sums["v"] / n
-    spread = np.sqrt(np.maximum(sums.sums["v2"] / n - mean * mean, 0.0))
+    mean_g2 = mean_gx * mean_gx
+    mean_g2 += mean_gy * mean_gy
     strong = (stability > settings.stability) & (mean_g2 > settings.edge**2)
+    if not strong.any():
+        return []
     # hysteresis: where the plate's colour is close to the content behind it, its outline
     # is a faint fixed edge; faint fixed edges count when they connect to strong ones
     weak = (stability > settings.weak_stability) & (mean_g2 > (settings.edge * settings.weak_edge) ** 2)
-    parts = [p for p in parts if p.count]
-    if parts and strong.any():
-        agree = np.zeros(strong.shape, np.uint8)
+    parts = [p for p in parts if sum(b.count for b in p)]
+    if parts:
+        at = np.flatnonzero(strong)
+        mx, my = mean_gx.ravel()[at], mean_gy.ravel()[at]
+        agree = np.zeros(at.size, np.int32)
         for part in parts:
-            gx, gy, steady = _edge_maps(part)
-            agree += (steady > settings.weak_stability) & (gx * mean_gx + gy * mean_gy > 0)
-        kept = agree >= math.ceil(AGREE * len(parts) - 1e-9)
-        strong &= kept
-    if not strong.any():
-        return []
-    edges = _connected_to(weak | strong, strong).astype(np.uint8)
-    # specks of fixed edge are texture that happened to line up over the frames sampled; an
-    # overlay's outline and letters are connected strokes
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(edges, connectivity=8)
-    small = stats[:, cv2.CC_STAT_AREA] < MIN_STROKE
-    small[0] = False
-    if small.any():
-        edges[small[labels]] = 0
+            n = float(sum(b.count for b in part))
+            gx, gy, g2 = (sum(b.sums[k].ravel()[at] for b in part) / n for k in ("gx", "gy", "g2"))
+            steady = (gx * gx + gy * gy) / (g2 + 1e-3)
+            agree += (steady > settings.weak_stability) & (gx * mx + gy * my > 0)
+        strong.ravel()[at[agree < math.ceil(AGREE * len(parts) - 1e-9)]] = False
+        if not strong.any():
+            return []
+    edges = _strokes(weak | strong, strong).view(np.uint8)
     out = []
-    h, w = full_shape
-    for hull, (y0, y1, x0, x1), inner, ring in _overlay_regions(edges, spread, settings):
+    for hull, (y0, y1, x0, x1), inner, ring in _overlay_regions(edges, sums, settings):
         near = cv2.dilate(hull[y0:y1, x0:x1], np.ones((5, 5), np.uint8)).astype(bool)
         on = near & (edges[y0:y1, x0:x1] > 0)
         if np.count_nonzero(on) < 8:
             continue
         template = np.stack([mean_gx[y0:y1, x0:x1][on], mean_gy[y0:y1, x0:x1][on]])
-        full = cv2.resize(hull, (w, h), interpolation=cv2.INTER_LINEAR).astype(bool)
-        ys, xs = np.nonzero(full)
-        if ys.size == 0:
-            continue
-        box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
-        out.append(
-            LogoCandidate(box, (y0, y1, x0, x1), on, template, hull.astype(bool), full, inner, ring)
-        )
+        out.append(LogoCandidate((y0, y1, x0, x1), on, template, hull.view(bool), full_shape, inner, ring))
     return out
+
+
+def _spread(sums: LogoSums, roi: tuple[slice, slice]) -> np.ndarray:
+    """The temporal spread (standard deviation) of the luma in ``roi``."""
+    n = float(sums.count)
+    mean = sums.sums["v"][roi] / n
+    return np.sqrt(np.maximum(sums.sums["v2"][roi] / n - mean * mean, 0.0))
 
 
 def _edge_maps(sums: LogoSums) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -210,7 +225,12 @@ def _edge_maps(sums: LogoSums) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = float(sums.count)
     s = sums.sums
     mean_gx, mean_gy = s["gx"] / n, s["gy"] / n
-    return mean_gx, mean_gy, (mean_gx * mean_gx + mean_gy * mean_gy) / (s["g2"] / n + 1e-3)
+    stability = mean_gx * mean_gx
+    stability += mean_gy * mean_gy
+    energy = s["g2"] / n
+    energy += 1e-3
+    stability /= energy
+    return mean_gx, mean_gy, stability
 
 
 def confirm(
@@ -238,35 +258,30 @@ def confirm(
     kept = [i for i, g in enumerate(grads) if _correlation(g, template) > settings.presence]
     if len(kept) < need:
         return None
-    frames = [smalls[i] for i in kept]
     y0, y1, x0, x1 = candidate.roi
-    cover, around, behind = [], [], []
-    for a, b in zip(frames, frames[len(frames) // 2 if far else 1 :], strict=False):
-        change = cv2.absdiff(a[y0:y1, x0:x1], b[y0:y1, x0:x1])
-        ring = change[candidate.ring]
-        cover.append(np.percentile(ring, 25))
-        around.append(np.median(ring))
-        behind.append(np.median(change[candidate.inner]))
-    if float(np.median(cover)) < settings.change:
+    crops = np.stack([smalls[i][y0:y1, x0:x1] for i in kept]).astype(np.int16)
+    step = len(kept) // 2 if far else 1
+    change = np.abs(crops[step:] - crops[: len(crops) - step])  # (pairs, h, w)
+    ring = change[:, candidate.ring]
+    # all around it, in most steps
+    if float(np.median(np.percentile(ring, 25, axis=1))) < settings.change:
         return None
     # ...over enough different backgrounds: a few still shots can line up by chance
-    if far and _looks(frames, candidate) < MIN_LOOKS:
+    if far and _looks(crops, candidate) < MIN_LOOKS:
         return None
-    ratio = float(np.median(behind)) / max(float(np.median(around)), 1e-6)
-    if not settings.dimming[0] <= ratio <= settings.dimming[1]:
+    around = float(np.median(np.median(ring, axis=1)))
+    behind = float(np.median(np.median(change[:, candidate.inner], axis=1)))
+    if not settings.dimming[0] <= behind / max(around, 1e-6) <= settings.dimming[1]:
         return None
     return dataclasses.replace(candidate, template=template.astype(np.float32), support=len(kept))
 
 
-def _looks(frames: list[np.ndarray], candidate: LogoCandidate) -> int:
-    """How many different backgrounds the frames (in time order) show around the candidate:
-    one, plus one for each step to the next frame that changes the content all around it."""
-    y0, y1, x0, x1 = candidate.roi
-    steps = 0
-    for a, b in zip(frames, frames[1:], strict=False):
-        change = cv2.absdiff(a[y0:y1, x0:x1], b[y0:y1, x0:x1])[candidate.ring]
-        steps += float(np.percentile(change, 25)) >= 3 * LogoSettings.change
-    return 1 + steps
+def _looks(crops: np.ndarray, candidate: LogoCandidate) -> int:
+    """How many different backgrounds the frames (roi crops, int16, in time order) show around
+    the candidate: one, plus one for each step to the next frame that changes the content all
+    around it."""
+    change = np.abs(crops[1:] - crops[:-1])[:, candidate.ring]
+    return 1 + int(np.count_nonzero(np.percentile(change, 25, axis=1) >= 3 * LogoSettings.change))
 
 
 def _gradients(candidate: LogoCandidate, small: np.ndarray) -> np.ndarray:
@@ -296,17 +311,20 @@ def presence(candidate: LogoCandidate, small: np.ndarray) -> float:
     return _correlation(_gradients(candidate, small), candidate.template)
 
 
-def _connected_to(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """The pixels of ``candidates`` (bool) in 8-connected groups that hold a ``seeds`` pixel."""
-    count, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
+def _strokes(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The pixels of ``candidates`` (bool) in 8-connected groups that hold a ``seeds`` pixel and
+    at least ``MIN_STROKE`` pixels: specks of fixed edge are texture that happened to line up
+    over the frames, an overlay's outline and letters are connected strokes."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidates.view(np.uint8), connectivity=8)
     keep = np.zeros(count, dtype=bool)
     keep[labels[seeds & candidates]] = True
+    keep &= stats[:, cv2.CC_STAT_AREA] >= MIN_STROKE
     keep[0] = False
     return keep[labels]
 
 
 def _overlay_regions(
-    edges: np.ndarray, spread: np.ndarray, s: LogoSettings
+    edges: np.ndarray, sums: LogoSums, s: LogoSettings
 ) -> list[tuple[np.ndarray, tuple[int, int, int, int], np.ndarray, np.ndarray]]:
     """Fill each closed group of fixed edges and keep those that look like an overlay with
     content moving around it: a list of (filled outline as uint8 over the whole working frame,
@@ -317,10 +335,8 @@ def _overlay_regions(
     reach = max(3, round(0.015 * w))
     grouped = cv2.dilate(edges, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
-    labels = np.where(edges > 0, labels, 0)
     found = []
     area_total = float(h * w)
-    near_edges = cv2.dilate(edges, np.ones((5, 5), np.uint8)).astype(bool)
     ring_kernel = np.ones((9, 9), np.uint8)
     for i in range(1, count):
         x, y, cw, ch, _ = stats[i]
@@ -331,8 +347,12 @@ def _overlay_regions(
         y0, y1 = max(0, y - ROI_MARGIN), min(h, y + ch + ROI_MARGIN)
         x0, x1 = max(0, x - ROI_MARGIN), min(w, x + cw + ROI_MARGIN)
         roi = (slice(y0, y1), slice(x0, x1))
-        points = cv2.findNonZero((labels[roi] == i).astype(np.uint8))
-        hull = np.zeros(labels[roi].shape, dtype=np.uint8)
+        spread = _spread(sums, roi)
+        if float(np.median(spread)) < s.motion / 2:
+            continue  # still scenery (cheap to tell before the outline is filled)
+        own = (labels[roi] == i) & (edges[roi] > 0)
+        points = cv2.findNonZero(own.view(np.uint8))
+        hull = np.zeros(own.shape, dtype=np.uint8)
         cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
         area = float(hull.sum())
         if not s.min_area * area_total <= area <= s.max_area * area_total:
@@ -345,9 +365,10 @@ def _overlay_regions(
             continue  # a sliver along one edge, not a region
         # an overlay is bounded by its fixed edges: most of the hull's outline runs along them
         outline = (hull - cv2.erode(hull, np.ones((3, 3), np.uint8))).astype(bool)
-        if near_edges[roi][outline].mean() < s.closure:
+        near_edges = cv2.dilate(edges[roi], np.ones((5, 5), np.uint8)).view(bool)
+        if near_edges[outline].mean() < s.closure:
             continue
-        if float(np.median(spread[roi][ring])) < s.motion:
+        if float(np.median(spread[ring])) < s.motion:
             continue  # content must move around it
         whole = np.zeros((h, w), dtype=np.uint8)
         whole[roi] = hull

@@ -31,6 +31,7 @@ from vidrestore.detect.logo import (
 )
 
 MAX_TRACKS = 8  # distinct logos followed at once
+STATS_EVERY = 2  # frames a block's sums take in (consecutive frames say much the same)
 HOLD = 0.6  # share of the presence threshold a logo already present must keep
 
 
@@ -39,7 +40,7 @@ class LogoTrack:
     """One logo: its current candidate, the frames (positions) it is present on as runs."""
 
     candidate: LogoCandidate
-    support: int  # frames of statistics behind the candidate (a better-supported one replaces it)
+    support: int  # frames the statistics behind the candidate span (a better-supported one replaces it)
     probed: bool = False  # found in samples from the whole file
     scores: dict[int, float] = field(default_factory=dict)
     runs: list[tuple[int, int]] = field(default_factory=list)  # [start, stop) positions
@@ -86,6 +87,10 @@ class LogoDetector:
         self.lookahead = frames + self.block - 1
         self.tracks: list[LogoTrack] = []
         self._blocks: dict[int, LogoSums] = {}
+        self._window: LogoSums | None = None  # sums of the blocks in ``_window_blocks``
+        self._window_blocks: list[int] = []
+        self._window_updates = 0
+        self._searched = -1  # the frame count at the last search
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
         self._smalls: dict[int, np.ndarray] = {}
         self._full_shape: tuple[int, int] | None = None
@@ -114,7 +119,8 @@ class LogoDetector:
         sums = self._blocks.get(index)
         if sums is None:
             sums = self._blocks[index] = LogoSums(small.shape)
-        sums.add(small, self._buffers)
+        if self._prepared % STATS_EVERY == 0 or self.block < 2 * STATS_EVERY:
+            sums.add(small, self._buffers)
         self._prepared += 1
         return small
 
@@ -136,8 +142,8 @@ class LogoDetector:
 
     def finish(self) -> list[tuple[int, np.ndarray | None]]:
         """Search the last window and decide every frame left."""
-        if self._count % self.block:
-            self._discover(self._count)
+        if self._searched != self._count:
+            self._discover(self._count, final=True)
         out = self._decide(self._count)
         for track in self.tracks:
             track.close(self._count)
@@ -155,27 +161,56 @@ class LogoDetector:
                 out.append((track.candidate.box, runs))
         return out
 
-    def _discover(self, end: int) -> None:
-        """Search the sums of the last window and of its last half for overlays."""
+    def _discover(self, end: int, final: bool = False) -> None:
+        """Search the sums of the last window (every other block) and of its last half (every
+        fourth) for overlays: a logo is found a window after it appears at the latest, so
+        before its first frames are decided."""
         assert self._full_shape is not None
         last = (end - 1) // self.block
         first = max(0, (end - self.frames) // self.block)
         half = max(first, (end - self.frames // 2) // self.block)
-        for start in dict.fromkeys((first, half)):
-            parts = [self._blocks[i] for i in range(start, last + 1) if i in self._blocks]
-            if not parts:
+        spans = []
+        if last % 3 == 2 or final:
+            spans.append((first, self._window_sums(first, last)))
+        if half > first and (last % 6 == 5 or final):
+            spans.append((half, None))
+        if spans:
+            self._searched = end
+        for start, sums in spans:
+            blocks = [self._blocks[i] for i in range(start, last + 1) if i in self._blocks]
+            if not blocks:
                 continue
-            sums = LogoSums.total(parts)
-            found = find_candidates(sums, self.settings, self._full_shape, thirds(parts))
+            sums = sums or LogoSums.total(blocks)
+            found = find_candidates(sums, self.settings, self._full_shape, thirds(blocks))
             if not found:
                 continue
             window = [self._smalls[p] for p in range(start * self.block, end) if p in self._smalls]
             for candidate in found:
                 confirmed = confirm(candidate, window, self.settings)
                 if confirmed is not None:
-                    self._add(confirmed, sums.count, first=max(0, self._next - self.smooth))
-        for index in [i for i in list(self._blocks) if i < first]:
+                    self._add(confirmed, end - start * self.block, first=max(0, self._next - self.smooth))
+        keep = min([first, *self._window_blocks])  # the running sums still hold these
+        for index in [i for i in list(self._blocks) if i < keep]:
             self._blocks.pop(index, None)
+
+    def _window_sums(self, first: int, last: int) -> LogoSums:
+        """The sums of blocks ``first..last``, kept up to date by adding the blocks that joined
+        and taking away those that left (remade from the blocks now and then: float32)."""
+        wanted = [i for i in range(first, last + 1) if i in self._blocks]
+        held = self._window_blocks
+        if self._window is None or self._window_updates >= 32 or (held and held[0] > first):
+            self._window = LogoSums.total([self._blocks[i] for i in wanted])
+            self._window_updates = 0
+        else:
+            for i in held:
+                if i < first:
+                    self._window.add_sums(self._blocks[i], -1)
+            for i in wanted:
+                if i not in held:
+                    self._window.add_sums(self._blocks[i])
+            self._window_updates += 1
+        self._window_blocks = wanted
+        return self._window
 
     def _add(self, candidate: LogoCandidate, support: int, first: int, probed: bool = False) -> None:
         """Follow a new logo, or give a known one a better candidate; score the frames still
@@ -232,9 +267,9 @@ class LogoDetector:
         return out
 
 
-def thirds(parts: list[LogoSums]) -> list[LogoSums]:
-    """The sums of the first, middle and last third of consecutive parts (none for fewer than 3)."""
-    if len(parts) < 3:
+def thirds(blocks: list[LogoSums]) -> list[list[LogoSums]]:
+    """The first, middle and last third of consecutive blocks (none for fewer than 3)."""
+    if len(blocks) < 3:
         return []
-    n = len(parts)
-    return [LogoSums.total(parts[i * n // 3 : (i + 1) * n // 3]) for i in range(3)]
+    n = len(blocks)
+    return [blocks[i * n // 3 : (i + 1) * n // 3] for i in range(3)]

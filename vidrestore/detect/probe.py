@@ -85,7 +85,7 @@ def candidates_from_groups(
                 continue
             k = min(STRETCHES, len(span))
             cuts = [j * len(span) // k for j in range(k + 1)]
-            stretches = [LogoSums.total(span[cuts[j] : cuts[j + 1]]) for j in range(k)]
+            stretches = [span[cuts[j] : cuts[j + 1]] for j in range(k)]
             # one frame a place: consecutive samples of a still camera differ only from place to place
             frames = [group[0] for group in lumas[a:b]]
             for candidate in find_candidates(LogoSums.total(span), settings, full_shape, stretches):
