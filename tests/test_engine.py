@@ -297,6 +297,28 @@ def test_the_engine_reads_no_value_back_between_upload_and_download(make) -> Non
     assert probe.reads == [] and out.shape == scene().shape
 
 
+def test_preparing_batches_ahead_in_a_thread_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a GPU the host prepares the next batch while the device runs this one; same pixels."""
+    frames, masks = scene(n=8), np.zeros((8, 96, 128), bool)
+    masks[:, 30:50, 40:70] = True
+    masks[::2, 0:6, 110:126] = True
+    plain = GanInpainter(telea_generator(), batch_size=2)
+    ahead = GanInpainter(telea_generator(), batch_size=2)
+    assert not plain.prepare_ahead  # the CPU default
+    ahead.prepare_ahead = True
+    assert np.array_equal(ahead.inpaint(frames, masks), plain.inpaint(frames, masks))
+    real_forward = ahead.model.forward
+
+    def forward(image: torch.Tensor, mask: torch.Tensor, telea: torch.Tensor | None = None) -> torch.Tensor:
+        if image.shape[0] > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory.")
+        return real_forward(image, mask, telea)
+
+    monkeypatch.setattr(ahead.model, "forward", forward)
+    with pytest.warns(UserWarning, match="batch size lowered to 1"):
+        assert np.array_equal(ahead.inpaint(frames, masks), plain.inpaint(frames, masks))
+
+
 def test_channels_last_is_an_option_and_changes_no_pixel_beyond_rounding() -> None:
     frames, masks = scene(), holes()
     nchw = GanInpainter(telea_generator(), channels_last=False)

@@ -74,6 +74,9 @@ class GanInpainter:
         self.batch_size = batch_size or default_batch_size(self.device, model.config)
         self.settings = settings or CropSettings.for_model(model.config)
         self.threads = threads or default_cpu_threads()  # CPU only; see default_cpu_threads
+        # Prepare the next batch on the host in a thread while the device runs this one; on the CPU
+        # the two would only compete for the same cores.
+        self.prepare_ahead = self.device.type != "cpu"
 
     @classmethod
     def from_options(cls, options: InpaintOptions) -> GanInpainter:
@@ -105,8 +108,7 @@ class GanInpainter:
             else:
                 by_bucket[crop.bucket].append(crop)
         chunks = self._prepared_chunks(frames, masks, edges, by_bucket)
-        if self.device.type != "cpu":
-            # The host prepares the next batch (cuts, resizes, Telea) while the device runs this one.
+        if self.prepare_ahead:  # cuts, resizes and Telea for the next batch while the device runs
             chunks = BackgroundIterator(chunks, maxsize=2, name="gan-prepare")
         try:
             for chunk in chunks:
