@@ -15,6 +15,7 @@ from vidrestore.io.atomic import check_output
 from vidrestore.io.encode import EncodeOptions
 from vidrestore.io.masks import MaskOptions
 from vidrestore.io.regions import box_specs, split_mask_spec
+from vidrestore.io.sync import av_offset_change_ms
 from vidrestore.job import (
     Job,
     default_model_is_best,
@@ -138,7 +139,7 @@ def run_fix(config: FixConfig, make_inpainter: InpainterFactory = create_inpaint
     if config.segments > 1 and config.input.is_file():
         from vidrestore.segments import restore_in_segments
 
-        return restore_in_segments(config)
+        return _with_av_offset(restore_in_segments(config), config)
     job = prepare_job(config, make_inpainter=make_inpainter)
     try:
         sink = make_sink(config.output, job.source.info, config.encode)
@@ -146,8 +147,16 @@ def run_fix(config: FixConfig, make_inpainter: InpainterFactory = create_inpaint
         job.source.close()
         raise
     try:
-        return run_job(job, sink, config)
+        summary = run_job(job, sink, config)
     except BaseException:  # also an interrupt that lands before the pipeline's own guard
         sink.abort()
         job.source.close()
         raise
+    return _with_av_offset(summary, config)
+
+
+def _with_av_offset(summary: RestoreSummary, config: FixConfig) -> RestoreSummary:
+    """The summary with the written file's audio/video offset against the source's, measured."""
+    if config.input.is_file() and config.output.is_file():
+        summary.av_offset_ms = av_offset_change_ms(config.input, config.output)
+    return summary

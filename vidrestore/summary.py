@@ -25,6 +25,9 @@ class RestoreSummary:
     bad_packets: int = 0
     detected: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # how far the output's sound moved against its picture, compared with the source (ms,
+    # measured on the written file; None without audio or for frame folders)
+    av_offset_ms: float | None = None
 
     def _how(self) -> str:
         if self.propagated_fraction > 0:
@@ -40,6 +43,8 @@ class RestoreSummary:
         )
         for kind, fraction in self.detected.items():
             text += f"; detected {kind}: {100 * fraction:.3f}% of pixels"
+        if self.av_offset_ms is not None:
+            text += f"; audio/video offset {self.av_offset_ms:+.1f} ms against the source"
         if self.bad_packets:
             text += f"; {self.bad_packets} corrupt packet(s) in the input were skipped"
         return text

@@ -27,6 +27,7 @@ class JobResult:
     attempts: int = 0
     method: str | None = None
     warnings: list[str] = field(default_factory=list)
+    av_offset_ms: float | None = None  # the output's audio/video offset against the source's
     retryable: bool = False  # worth another attempt (not a property of the input or its options)
 
     def to_dict(self) -> dict[str, object]:

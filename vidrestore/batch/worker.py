@@ -98,6 +98,7 @@ def process_job(job: BatchJob, attempt: int = 1) -> JobResult:
         write_record(job.input, job.output, options, summary.frames, summary.seconds)
         result.status, result.frames, result.method = "done", summary.frames, summary.method
         result.warnings = list(summary.warnings)
+        result.av_offset_ms = summary.av_offset_ms
     except VidrestoreError as exc:
         result.error = one_line(str(exc))
         result.retryable = isinstance(exc, OutputError)  # full disk, vanished mount: may pass next time

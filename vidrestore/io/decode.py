@@ -183,19 +183,35 @@ class VideoFileSource:
         return self._table
 
     def _frames_from(self, start: int, stop: int | None) -> Iterator[DecodedFrame]:
-        pts_list, _ = self.frame_table()
+        pts_list, keyframes = self.frame_table()
         if start >= len(pts_list):
             return
         position = {p: i for i, p in enumerate(pts_list)}
-        self.container.seek(pts_list[start], stream=self.stream, backward=True, any_frame=False)
-        for packet in self.container.demux(self.stream):
-            for frame in self._decode_packet(packet, start):
-                index = position.get(frame.pts) if frame.pts is not None else None
-                if index is None or index < start:
+        # Seeking is exact in MP4 and Matroska; in MPEG-TS/PS it may land past the frame asked
+        # for. Then seek again from an earlier keyframe, and at last from the start.
+        earlier = [pts_list[k] for k in reversed(keyframes) if k < start]
+        for target in [pts_list[start], *earlier[1:3], None]:
+            if target is None:
+                self.container.seek(0, backward=True, any_frame=False)
+            else:
+                self.container.seek(target, stream=self.stream, backward=True, any_frame=False)
+            first = True
+            for packet in self.container.demux(self.stream):
+                for frame in self._decode_packet(packet, start):
+                    index = position.get(frame.pts) if frame.pts is not None else None
+                    if index is None or index < start:
+                        continue
+                    if first and index > start and target is not None:
+                        break  # landed too late
+                    first = False
+                    if stop is not None and index >= stop:
+                        return
+                    yield self._decoded(index, frame.pts, frame)
+                else:
                     continue
-                if stop is not None and index >= stop:
-                    return
-                yield self._decoded(index, frame.pts, frame)
+                break
+            if not first:
+                return
 
     def _decoded(self, index: int, pts: int | None, frame: av.VideoFrame) -> DecodedFrame:
         if not self.deep:

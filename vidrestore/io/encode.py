@@ -16,11 +16,12 @@ import numpy as np
 
 from vidrestore.errors import OptionError, OutputError
 from vidrestore.io.atomic import commit, discard, temp_path_for
+from vidrestore.io.audio import COUNTED_AUDIO_CODEC, AudioRecoder
 from vidrestore.io.colour import ColourInfo, is_rgb_format, rgb_to_frame
 from vidrestore.io.decode import VideoInfo, decode_image_file, is_interlaced, top_field_first
 from vidrestore.io.deep import bits_per_component, has_alpha, is_deep, merge_repair, to_8bit, to_16bit
 from vidrestore.io.dpx import dpx_format, encode_dpx
-from vidrestore.io.formats import EncodeOptions, choose_codec
+from vidrestore.io.formats import EncodeOptions, choose_codec, delays_in_avi
 
 # Codecs each container takes as a stream copy; None means "whatever the source has".
 _COPYABLE: dict[str, frozenset[str] | None] = {
@@ -31,8 +32,9 @@ _COPYABLE: dict[str, frozenset[str] | None] = {
     "matroska": None,
     "webm": frozenset({"opus", "vorbis", "webvtt"}),
     "avi": frozenset({"mp3", "ac3", "pcm_s16le"}),
+    "mpegts": frozenset({"aac", "mp2", "mp3", "ac3", "eac3", "opus", "dvb_subtitle", "dvb_teletext"}),
 }
-_AUDIO_FALLBACK = {"webm": "libopus", "avi": "mp3"}
+_AUDIO_FALLBACK = {"webm": "libopus", "avi": COUNTED_AUDIO_CODEC}
 # Containers that count frames instead of storing timestamps: the time base must be one frame.
 _FRAME_COUNTED_FORMATS = frozenset({"avi"})
 _DEEP_IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".dpx")  # image formats that store 16 bits per channel
@@ -59,7 +61,8 @@ class _ExtraStreams:
 
     container: av.container.InputContainer
     packets: Iterator[av.Packet]
-    mapping: dict[int, tuple[av.stream.Stream, bool]]  # source index -> (output stream, copy?)
+    # source index -> (output stream, None to copy packets or the re-encoder)
+    mapping: dict[int, tuple[av.stream.Stream, AudioRecoder | None]]
     pending: av.Packet | None = None
     done: bool = False
     warnings: list[str] = field(default_factory=list)
@@ -107,6 +110,11 @@ class VideoSink:
         if has_alpha(self.info.pix_fmt) and not has_alpha(pix_fmt):
             self.warnings.append(
                 f"the source's alpha channel ({self.info.pix_fmt}) is not kept in video output"
+            )
+        if self.frame_ticks and delays_in_avi(codec):
+            self.warnings.append(
+                f"{codec} in AVI is shown one frame late by FFmpeg-based players (AVI stores no "
+                "timestamps); the default codec for .avi, mpeg4, keeps the timing"
             )
         if is_deep(self.info.pix_fmt) and not is_deep(pix_fmt):
             self.warnings.append(
@@ -168,11 +176,19 @@ class VideoSink:
             source.close()
             return None
         allowed = _COPYABLE.get(self.container.format.name.split(",")[0], None)
-        mapping: dict[int, tuple[av.stream.Stream, bool]] = {}
+        mapping: dict[int, tuple[av.stream.Stream, AudioRecoder | None]] = {}
+        # AVI has no timestamps: its audio starts with the first video frame, so audio that starts
+        # elsewhere is re-encoded with the offset written as samples (see vidrestore.io.audio). Nor
+        # can it say how many priming samples to skip: compressed audio is copied only from an AVI.
+        zero = float((self.info.start_pts or 0) * self.info.time_base) if self.frame_ticks else None
+        from_avi = "avi" in source.format.name.split(",")
         for s in wanted:
-            name = s.codec_context.name
-            if allowed is None or name in allowed:
-                mapping[s.index] = (self.container.add_stream_from_template(s), True)
+            name = s.codec_context.codec.canonical_name  # "mp3", not its decoder "mp3float"
+            placed = zero is None or s.type != "audio" or (
+                _starts_at(s, zero) and (from_avi or name.startswith("pcm_"))
+            )
+            if (allowed is None or name in allowed) and placed:
+                mapping[s.index] = (self.container.add_stream_from_template(s), None)
             elif s.type == "audio":
                 fallback = _AUDIO_FALLBACK.get(self.container.format.name, "aac")
                 channels = s.codec_context.channels
@@ -182,10 +198,11 @@ class VideoSink:
                 # Opus runs at 48 kHz only; PyAV's encoder resamples whatever the source has
                 rate = 48000 if fallback == "libopus" else s.codec_context.sample_rate or 48000
                 out = self.container.add_stream(fallback, rate=rate, layout=layout)
-                mapping[s.index] = (out, False)
-                self.warnings.append(
-                    f"audio stream {s.index} ({name}) re-encoded to {fallback} for {self.output.suffix}"
-                )
+                mapping[s.index] = (out, AudioRecoder(out, zero))
+                why = " (AVI keeps no start time or encoder delay)"
+                if allowed is not None and name not in allowed:
+                    why = f" for {self.output.suffix}"
+                self.warnings.append(f"audio stream {s.index} ({name}) re-encoded to {fallback}{why}")
             else:
                 self.warnings.append(
                     f"subtitle stream {s.index} ({name}) cannot be stored in {self.output.suffix}; dropped"
@@ -205,7 +222,11 @@ class VideoSink:
             if image.shape[2] == 4 and not self.alpha_output:
                 image = image[..., :3]
         frame = rgb_to_frame(image, self.pix_fmt, self.colour)
-        if self.info.kind == "folder" or self.frame_ticks or pts is None:
+        if self.frame_ticks and self.info.kind == "video" and pts is not None:
+            # one tick a frame from the first frame on; a gap in the source (a capture's dropped
+            # frames) stays a gap, so later pictures keep their place against the sound
+            pts = round((pts - (self.info.start_pts or 0)) * self.info.time_base / self.time_base)
+        elif self.info.kind == "folder" or self.frame_ticks or pts is None:
             pts = index if self.info.kind == "folder" or self.frame_ticks else (self._last_pts or 0) + 1
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1  # encoders need rising timestamps; broken sources get nudged
@@ -237,14 +258,13 @@ class VideoSink:
             if seconds is not None and float(packet.dts * packet.time_base) > seconds:
                 break
             ex.pending = None
-            out, copy = ex.mapping[packet.stream.index]
-            if copy:
+            out, recoder = ex.mapping[packet.stream.index]
+            if recoder is None:
                 packet.stream = out
                 self.container.mux(packet)
             else:
                 for frame in packet.decode():
-                    frame.pts = None
-                    self.container.mux(out.encode(frame))
+                    self.container.mux(recoder.encode(frame))
 
     def close(self) -> None:
         try:
@@ -252,9 +272,9 @@ class VideoSink:
                 self._mux_video(packet)
             if self.extras is not None:
                 self._mux_extras_until(None)
-                for out, copy in self.extras.mapping.values():
-                    if not copy:
-                        self.container.mux(out.encode(None))
+                for _, recoder in self.extras.mapping.values():
+                    if recoder is not None:
+                        self.container.mux(recoder.flush())
                 self.extras.container.close()
             self.container.close()
         except BaseException:
@@ -273,6 +293,15 @@ class VideoSink:
             except Exception:  # noqa: BLE001 - best effort while failing anyway
                 pass
         discard(self.temp)
+
+
+def _starts_at(stream: av.stream.Stream, seconds: float) -> bool:
+    """Whether a source stream starts at ``seconds`` (within half a sample or tick)."""
+    if stream.start_time is None or stream.time_base is None:
+        return seconds == 0
+    rate = getattr(stream.codec_context, "sample_rate", 0) or 0
+    tolerance = 0.5 / rate if rate else float(stream.time_base) / 2
+    return abs(float(stream.start_time * stream.time_base) - seconds) <= tolerance
 
 
 class FolderSink:

@@ -27,15 +27,27 @@ class EncodeOptions:
     fps: float | None = None  # frame rate for frame-folder input; video input keeps its own
 
 
+#: FFmpeg's lambda per quantiser step (FF_QP2LAMBDA): MPEG-4 Part 2's fixed quality is q x this
+_QP2LAMBDA = 118
+
+
 def default_codec(output: Path) -> str:
-    """H.264 for every container that holds it; VP9 for WebM, which takes only VP8/VP9/AV1."""
-    return "libvpx-vp9" if output.suffix.lower() == ".webm" else "libx264"
+    """H.264 for every container that holds it well; VP9 for WebM, which takes only VP8/VP9/AV1;
+    MPEG-4 Part 2 for AVI. AVI stores no timestamps, and FFmpeg-based readers give H.264 in AVI
+    one frame of decoding delay: every picture would come back one frame late against the sound."""
+    suffix = output.suffix.lower()
+    return {".webm": "libvpx-vp9", ".avi": "mpeg4"}.get(suffix, "libx264")
+
+
+def delays_in_avi(codec: str) -> bool:
+    """Whether readers show this codec one frame late in AVI (see default_codec)."""
+    return codec in ("libx264", "libx264rgb", "libx265", "h264", "hevc")
 
 
 def choose_codec(output: Path, info: VideoInfo, options: EncodeOptions) -> tuple[str, str, dict[str, str]]:
     """Codec, pixel format and encoder options for the output file."""
     if options.lossless:
-        if output.suffix.lower() == ".mkv":
+        if output.suffix.lower() in (".mkv", ".avi"):
             if has_alpha(info.pix_fmt):
                 exact = "rgba64le"
             else:
@@ -63,6 +75,8 @@ def choose_codec(output: Path, info: VideoInfo, options: EncodeOptions) -> tuple
             f"codec {codec} does not support --pix-fmt {pix_fmt} (try one of {', '.join(formats[:8])})"
         )
     codec_options: dict[str, str] = {}
+    if codec == "mpeg4":  # fixed quantiser 2: near-transparent, as `ffmpeg -q:v 2`
+        codec_options = {"flags": "+qscale", "global_quality": str(2 * _QP2LAMBDA)}
     if codec in _CRF_CODECS:
         codec_options["crf"] = str(options.crf)
         if codec.startswith("libx26"):
