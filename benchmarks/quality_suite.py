@@ -75,9 +75,11 @@ _DEPENDS = {
 }
 
 
-def fingerprint(method: str) -> str:
-    """Hash of the sources and weights ``method`` depends on."""
+def fingerprint(method: str, weights: str | None = None) -> str:
+    """Hash of the sources and weights ``method`` depends on (``weights``: other than the packaged)."""
     digest = hashlib.sha256()
+    if weights is not None and method not in ("telea", "ns"):
+        digest.update(Path(weights).with_suffix(".safetensors").read_bytes())
     for entry in _DEPENDS[method]:
         path = ROOT / entry
         files = sorted(path.rglob("*")) if path.is_dir() else [path]
@@ -126,9 +128,10 @@ def _write_folder(folder: Path, frames: np.ndarray) -> None:
         write_image(folder / f"{i:06d}.png", frame)
 
 
-def run_method(method: str, clip_dir: Path, mask_dir: Path, out_dir: Path, dilate: int) -> tuple[np.ndarray, float, float]:
+def run_method(method: str, clip_dir: Path, mask_dir: Path, out_dir: Path, dilate: int,
+               weights: str | None = None) -> tuple[np.ndarray, float, float]:
     """Repair one damaged folder with ``method``; returns (output frames, propagated share, fps)."""
-    options: dict[str, object] = {"dilate": dilate, "progress": False}
+    options: dict[str, object] = {"dilate": dilate, "progress": False, "weights": weights}
     if method == "default":
         pass  # everything as `vidrestore fix` has it
     elif method.endswith("+temporal"):
@@ -143,9 +146,10 @@ def run_method(method: str, clip_dir: Path, mask_dir: Path, out_dir: Path, dilat
 
 
 def measure(segment: str, kind: str, seed: int, methods: list[str], frames: int, dilate: int,
-            cache: dict, cache_path: Path | None, look: Path | None) -> list[dict]:
+            cache: dict, cache_path: Path | None, look: Path | None,
+            weights: str | None = None) -> list[dict]:
     file, start = SEGMENTS[segment]
-    prints = {m: fingerprint(m) for m in methods}
+    prints = {m: fingerprint(m, weights) for m in methods}
     keys = {m: f"{segment}|{frames}|{kind}|{seed}|{dilate}|{m}|{prints[m]}" for m in methods}
     todo = [m for m in methods if keys[m] not in cache]
     if todo:
@@ -157,7 +161,7 @@ def measure(segment: str, kind: str, seed: int, methods: list[str], frames: int,
             _write_folder(work / "masks", holes.astype(np.uint8)[..., None].repeat(3, -1) * 255)
             for method in todo:
                 output, propagated, fps = run_method(method, work / "in", work / "masks",
-                                                     work / method, dilate)
+                                                     work / method, dilate, weights)
                 cache[keys[method]] = {
                     "segment": segment, "kind": kind, "seed": seed, "method": method,
                     "psnr": round(psnr(reference, output, holes), 3),
@@ -245,6 +249,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "quality_suite_cache.json")
     parser.add_argument("--look", type=Path, default=None, help="write truth|damaged|output strips here")
     parser.add_argument("--json", type=Path, default=None, help="write the summary rows here")
+    parser.add_argument("--weights", default=None, help="generator weights other than the packaged ones")
     args = parser.parse_args()
     segments, kinds = args.clips.split(","), args.kinds.split(",")
     methods, seeds = args.methods.split(","), [int(s) for s in args.seeds.split(",")]
@@ -255,7 +260,7 @@ def main() -> None:
         for kind in kinds:
             for seed in seeds:
                 rows += measure(segment, kind, seed, methods, args.frames, args.dilate, cache,
-                                args.cache, args.look)
+                                args.cache, args.look, args.weights)
             print(f"done {segment} {kind}", file=sys.stderr, flush=True)
     summary = summarise(rows, methods)
     print(f"seeds {','.join(map(str, seeds))}; {args.frames} frames; dilate {args.dilate}\n")
