@@ -184,3 +184,39 @@ def test_config_checks_loss_options():
     with pytest.raises(OptionError, match="lists of paths"):
         TrainConfig(data="/some/folder")  # type: ignore[arg-type]
     assert TrainConfig.from_dict(TrainConfig(data=("a",)).to_dict()) == TrainConfig(data=("a",))
+
+
+def test_feature_matching_loss_by_hand():
+    fake = [torch.full((2, 3, 4, 4), 1.0, requires_grad=True), torch.zeros(1, 2, 2, 2, requires_grad=True)]
+    real = [torch.full((2, 3, 4, 4), 0.5), torch.full((1, 2, 2, 2), -2.0, requires_grad=True)]
+    real[1].data[0, 0, 0, 0] = 2.0  # |0 - 2| there too: still 2 everywhere
+    loss = L.feature_matching_loss(fake, real)
+    assert loss.item() == pytest.approx((0.5 + 2.0) / 2)  # mean over layers of each layer's mean |f - r|
+    loss.backward()
+    assert real[1].grad is None  # real features are targets: detached
+    assert fake[0].grad is not None and fake[0].grad.abs().sum() > 0
+    same = [torch.randn(2, 4, 8, 8), torch.randn(2, 8, 4, 4)]
+    assert L.feature_matching_loss(same, [t.clone() for t in same]).item() == 0.0
+    with pytest.raises(ValueError):
+        L.feature_matching_loss(same, same[:1])
+
+
+def test_discriminator_features_are_the_layers_of_its_stack_and_the_logits_unchanged():
+    from vidrestore.models.discriminator import GlobalDiscriminator, LocalDiscriminator
+
+    torch.manual_seed(0)
+    image, mask = torch.rand(2, 3, 64, 64), _hole(2, 64, 64)
+    for disc, layers in ((GlobalDiscriminator(width=8).eval(), 6), (LocalDiscriminator(width=8).eval(), 4)):
+        logits, feats = disc.forward_with_features(image, mask)
+        assert torch.equal(logits, disc(image, mask))
+        assert len(feats) == layers
+        assert [f.shape[-1] for f in feats] == [64 // 2 ** (i + 1) for i in range(layers)]
+        x = torch.cat([image, mask], dim=1)
+        for i, f in enumerate(feats):  # each is the output of conv + leaky ReLU number i
+            x = disc.features[2 * i + 1](disc.features[2 * i](x))
+            assert torch.equal(f, x)
+
+
+def test_feature_match_weight_must_not_be_negative():
+    with pytest.raises(OptionError, match="feature-match-weight"):
+        TrainConfig(feature_match_weight=-1.0)

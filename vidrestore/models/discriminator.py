@@ -27,6 +27,16 @@ def _conv_stack(cin: int, widths: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _stack_features(stack: nn.Sequential, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """Run ``stack`` and keep the output of each of its layers (conv + leaky ReLU) -> (last, all)."""
+    kept: list[Tensor] = []
+    for module in stack:
+        x = module(x)
+        if isinstance(module, nn.LeakyReLU):
+            kept.append(x)
+    return x, kept
+
+
 def _with_mask(image: Tensor, mask: Tensor | None, use_mask: bool) -> Tensor:
     if not use_mask:
         return image
@@ -48,6 +58,11 @@ class GlobalDiscriminator(nn.Module):
     def forward(self, image: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.head(self.features(_with_mask(image, mask, self.use_mask)))
 
+    def forward_with_features(self, image: Tensor, mask: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
+        """``forward``'s logits and the output of every layer of ``features`` (for feature matching)."""
+        x, kept = _stack_features(self.features, _with_mask(image, mask, self.use_mask))
+        return self.head(x), kept
+
 
 class LocalDiscriminator(nn.Module):
     """GLCIC local critic: the patch around the hole (N3SS, + mask) -> one logit per sample, shape N."""
@@ -62,6 +77,11 @@ class LocalDiscriminator(nn.Module):
     def forward(self, image: Tensor, mask: Tensor | None = None) -> Tensor:
         x = self.features(_with_mask(image, mask, self.use_mask))
         return self.head(x.mean(dim=(2, 3))).squeeze(1)
+
+    def forward_with_features(self, image: Tensor, mask: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
+        """``forward``'s logits and the output of every layer of ``features`` (for feature matching)."""
+        x, kept = _stack_features(self.features, _with_mask(image, mask, self.use_mask))
+        return self.head(x.mean(dim=(2, 3))).squeeze(1), kept
 
 
 def hole_patch_origins(mask: Tensor, size: int) -> Tensor:

@@ -67,6 +67,7 @@ class TrainConfig:
     local_band: int = 8  # width in pixels of the neighbourhood around a hole
     adv_weight: float = 0.01
     adv_loss: str = "hinge"  # hinge or nonsat (non-saturating)
+    feature_match_weight: float = 0.0  # L1 between discriminator features of real and filled crops
     local_patch: int = 0  # side of the local discriminator's patch; 0 = crop_size // 2
     perceptual_weight: float = 0.0
     perceptual_weights: str | None = None  # safetensors of torchvision VGG16/19 `features`
@@ -122,6 +123,7 @@ class TrainConfig:
             "valid_weight",
             "local_weight",
             "adv_weight",
+            "feature_match_weight",
             "perceptual_weight",
             "temporal_weight",
             "grad_clip",

@@ -372,12 +372,29 @@ class Trainer:
         if c.local_weight > 0:
             terms["local"] = c.local_weight * losses.local_consistency_loss(comp, frames, masks, c.local_band)
         if phase == "joint":
+            match = c.feature_match_weight > 0
             with self._autocast(), _frozen(self.global_disc, self.local_disc):
-                fake_g = self.global_disc(comp, masks)
-                fake_l = self.local_disc(take_patches(comp, origins, size), local_masks)
+                if match:
+                    fake_g, feats_g = self.global_disc.forward_with_features(comp, masks)
+                    fake_l, feats_l = self.local_disc.forward_with_features(
+                        take_patches(comp, origins, size), local_masks
+                    )
+                    with torch.no_grad():
+                        _, real_g = self.global_disc.forward_with_features(frames, masks)
+                        _, real_l = self.local_disc.forward_with_features(
+                            take_patches(frames, origins, size), local_masks
+                        )
+                else:
+                    fake_g = self.global_disc(comp, masks)
+                    fake_l = self.local_disc(take_patches(comp, origins, size), local_masks)
             adv = losses.generator_adversarial_loss(fake_g.float(), c.adv_loss)
             adv = adv + losses.generator_adversarial_loss(fake_l.float(), c.adv_loss)
             terms["adv"] = c.adv_weight * adv
+            if match:
+                fm = losses.feature_matching_loss(feats_g, real_g) + losses.feature_matching_loss(
+                    feats_l, real_l
+                )
+                terms["fm"] = c.feature_match_weight * fm
         if self.perceptual is not None:
             terms["perc"] = c.perceptual_weight * self.perceptual(comp, frames)
         prev, cur = batch["prev"].to(dev), batch["cur"].to(dev)

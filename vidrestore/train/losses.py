@@ -113,6 +113,21 @@ def generator_adversarial_loss(fake_logits: torch.Tensor, kind: str) -> torch.Te
     raise ValueError(f"unknown adversarial loss {kind!r}")
 
 
+def feature_matching_loss(fake: list[torch.Tensor], real: list[torch.Tensor]) -> torch.Tensor:
+    """Mean over a discriminator's layers of the mean |fake - real| of that layer's features.
+
+    Feature matching (Salimans et al. 2016; pix2pixHD, Wang et al. 2018): the generator is pulled
+    towards images whose discriminator features, layer by layer, are those of the real image, a
+    denser signal than the logits alone. The real features are detached (targets, not trained).
+    """
+    if len(fake) != len(real) or not fake:
+        raise ValueError(f"feature lists differ or are empty ({len(fake)} vs {len(real)} layers)")
+    total = fake[0].new_zeros(())
+    for f, r in zip(fake, real, strict=True):
+        total = total + (f.float() - r.detach().float()).abs().mean()
+    return total / len(fake)
+
+
 def warp_tensor(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Backward warp NCHW ``image`` by N2HW ``flow``: out[y, x] = image[y + dy, x + dx] (bilinear).
 
