@@ -47,6 +47,7 @@ class TrainConfig:
     model: str = "small"  # a key of GENERATOR_VARIANTS
     device: str = "auto"  # auto, cpu, cuda, cuda:N (under torchrun: the local GPU)
     amp: bool = True  # mixed precision, only used on CUDA
+    init_weights: str | None = None  # generator .safetensors (+ .json card) to start from; fresh optimisers
     disc_width: int = 64  # channels of the first discriminator layers (32 is enough on the CPU)
     # schedule (GLCIC: generator warm-up, discriminator warm-up, then joint)
     steps: int = 10000

@@ -10,6 +10,7 @@ import contextlib
 import math
 import signal
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from vidrestore.models.discriminator import (
     take_patches,
 )
 from vidrestore.models.generator import GENERATOR_VARIANTS, build_generator, count_parameters
-from vidrestore.models.weights import save_generator
+from vidrestore.models.weights import load_generator, save_generator
 from vidrestore.train import losses
 from vidrestore.train.checkpoint import (
     capture_rng,
@@ -77,6 +78,11 @@ class Trainer:
         self.generator = build_generator(self.gen_config).to(self.device)
         self.global_disc = GlobalDiscriminator(width=config.disc_width).to(self.device)
         self.local_disc = LocalDiscriminator(width=config.disc_width).to(self.device)
+        # where the generator started when not from random init (kept through resumes, for the card);
+        # loaded after every random init, so the discriminators start as they would without it
+        self.init_info: dict[str, Any] | None = None
+        if config.init_weights and not config.resume:  # a resume restores the generator anyway
+            self.init_info = self._init_generator(config.init_weights)
         self.opt_g = torch.optim.Adam(
             self.generator.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999)
         )
@@ -163,6 +169,28 @@ class Trainer:
                 val_items, c.val_samples, parse_kinds(c.val_kinds), c.seed, c.val_dilate
             )
 
+    def _init_generator(self, path: str) -> dict[str, Any]:
+        """Load an exported generator (weights + card, verified) into ``self.generator``.
+
+        Only the generator: discriminators, optimisers, step and learning-rate schedule start
+        fresh. Weights of another architecture than ``--model`` are refused.
+        """
+        model, card = load_generator(path)
+        if model.config != self.gen_config:
+            theirs, ours = asdict(model.config), asdict(self.gen_config)
+            diff = ", ".join(f"{k} {theirs[k]} != {ours[k]}" for k in ours if theirs[k] != ours[k])
+            raise OptionError(
+                f"--init-weights {path} holds a {model.config.variant!r} generator that does not match "
+                f"--model {self.config.model} ({diff})"
+            )
+        self.generator.load_state_dict(model.state_dict())
+        return {
+            "file": card_spec(path),
+            "sha256": card.get("sha256"),
+            "steps": card.get("steps"),
+            "data": card.get("data"),
+        }
+
     def _state(self) -> dict[str, Any]:
         return {
             "step": self.step,
@@ -180,6 +208,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "last_val": self.last_val,
             "segments": [*self.segments, self._segment()],
+            **({"init_weights": self.init_info} if self.init_info is not None else {}),
         }
 
     def _segment(self) -> dict[str, Any]:
@@ -203,6 +232,7 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.skipped_files, self.skipped_steps = state["skipped_files"], state["skipped_steps"]
         self.last_val = dict(state.get("last_val", {}))
+        self.init_info = state.get("init_weights")
         self.resumed_from = path
         # options given again on resuming win over the stored optimiser settings
         for opt, lr in ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d)):
@@ -492,10 +522,13 @@ class Trainer:
                 **c.to_dict(),
                 "data": [card_spec(d) for d in c.data],
                 "val_data": [card_spec(d) for d in c.val_data],
+                "init_weights": card_spec(c.init_weights) if c.init_weights else None,
             },
             "validation": self.last_val,
             "segments": [*self.segments, self._segment()],
         }
+        if self.init_info is not None:
+            card["init_weights"] = self.init_info
         if self.val_set is not None:
             card["validation_baselines"] = baseline_table(self.val_set)
             card["validation_frames"] = len(self.val_set)
@@ -504,6 +537,8 @@ class Trainer:
     def _say_start(self, logger: TrainLogger) -> None:
         c = self.config
         resumed = f", resumed from {self.resumed_from}" if hasattr(self, "resumed_from") else ""
+        if not resumed and self.init_info is not None:
+            resumed = f", generator initialised from {self.config.init_weights}"
         logger.say(
             f"training {c.model} generator ({count_parameters(self.generator):,} parameters) on "
             f"{self.device} x{self.ctx.world_size}: {self.n_items} images/clips, "
