@@ -26,6 +26,7 @@ keyed by a hash of the code and weights they depend on) and only re-run when tha
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -75,8 +76,12 @@ _DEPENDS = {
 }
 
 
+@functools.cache
 def fingerprint(method: str, weights: str | None = None) -> str:
-    """Hash of the sources and weights ``method`` depends on (``weights``: other than the packaged)."""
+    """Hash of the sources and weights ``method`` depends on (``weights``: other than the packaged).
+
+    Taken once, when first asked for: the code that runs is the code this process imported, even
+    if the files change while it runs."""
     digest = hashlib.sha256()
     if weights is not None and method not in ("telea", "ns"):
         digest.update(Path(weights).with_suffix(".safetensors").read_bytes())
@@ -253,6 +258,8 @@ def main() -> None:
     args = parser.parse_args()
     segments, kinds = args.clips.split(","), args.kinds.split(",")
     methods, seeds = args.methods.split(","), [int(s) for s in args.seeds.split(",")]
+    for method in methods:  # now, before any work: what later edits to the files do not change
+        fingerprint(method, args.weights)
     args.cache.parent.mkdir(parents=True, exist_ok=True)
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
     rows = []

@@ -76,12 +76,86 @@ class _Counting(_Constant):
         return super().inpaint(frames, masks, edges)
 
 
+def _tested_frames(chooser: CheckedInpainter, loser: _Counting, calls: int, value: int = 200) -> list[int]:
+    """Frames (two per call) on which the chooser ran its test fills."""
+    tested = []
+    for call in range(calls):
+        before = loser.frames_filled
+        frames, masks = _scene(value)
+        chooser.inpaint(frames, masks)
+        tested += [2 * call + k for k in range(loser.frames_filled - before)]
+    return tested
+
+
 def test_a_static_hole_is_tested_while_it_settles_then_rarely() -> None:
     loser, winner = _Counting("loser", 0), _Counting("winner", 200)
+    chooser = CheckedInpainter([loser, winner], settle=4, every=8, longest=32)
+    # tests: frames 0-3, then after 8 frames, and as the winner holds after 16, 32, 32, ...
+    assert _tested_frames(chooser, loser, 50) == [0, 1, 2, 3, 10, 26, 58, 90]
+    assert winner.frames_filled == 8 + 100  # the loser filled no real hole
+
+
+def test_a_settled_place_whose_best_backend_changes_is_tested_often_again() -> None:
+    dark, light = _Counting("dark", 10), _Counting("light", 200)
+    chooser = CheckedInpainter([dark, light], settle=4, every=8, longest=32)
+    _tested_frames(chooser, dark, 40, value=200)  # settled on "light", interval grown to 32
+    assert chooser.places[0].interval == 32
+    for _ in range(40):  # the content under the place turns dark: "dark" wins a later test
+        chooser.inpaint(*_scene(12))
+        if chooser.places[0].winner == 0:
+            break
+    assert chooser.places[0].winner == 0 and chooser.places[0].interval == 8
+
+
+def test_a_hole_that_jitters_stays_one_place_and_a_long_batch_tests_only_while_settling() -> None:
+    """Propagation fills a little of a static hole's rim now and then, so its box moves by a few
+    pixels; that is still the same place (before: a new place, tested again from scratch)."""
+    loser, winner = _Counting("loser", 0), _Counting("winner", 200)
     chooser = CheckedInpainter([loser, winner], settle=4, every=8)
-    frames, masks = _scene(200)
-    for _ in range(10):  # 20 frames, two per call
+    frames = np.full((8, 64, 96, 3), 200, np.uint8)
+    for call in range(3):  # 24 frames, eight per call
+        masks = np.zeros((8, 64, 96), bool)
+        for i in range(8):
+            jitter = (call * 8 + i) % 5  # crosses the old 16-px key boundaries
+            masks[i, 14 + jitter : 30, 30 + jitter : 50] = True
         chooser.inpaint(frames, masks)
-    # tests: frames 1-4, then one in every 8 (frames 12 and 20); the loser fills nothing else
-    assert loser.frames_filled == 6
-    assert winner.frames_filled == 6 + 20
+    # tests: frames 0-3 of the first call, then once after 8 frames (frame 11); the next is due
+    # 16 frames later, past the end
+    assert loser.frames_filled == 4 + 1
+    assert len(chooser.places) == 1
+
+
+def test_places_a_moving_hole_left_behind_are_forgotten() -> None:
+    chooser = CheckedInpainter([_Constant("a", 0), _Constant("b", 200)])
+    frames = np.full((1, 64, 400, 3), 200, np.uint8)
+    for step in range(30):
+        masks = np.zeros((1, 64, 400), bool)
+        masks[0, 20:30, 10 * step : 10 * step + 8] = True
+        chooser.inpaint(frames, masks)
+    assert len(chooser.places) <= 5  # not one per position ever met
+
+
+class _Recording(_Constant):
+    def __init__(self, name: str, value: int) -> None:
+        super().__init__(name, value)
+        self.masks: list[np.ndarray] = []
+
+    def inpaint(self, frames: np.ndarray, masks: np.ndarray, edges: np.ndarray | None = None) -> np.ndarray:
+        self.masks.append(masks.copy())
+        return super().inpaint(frames, masks, edges)
+
+
+def test_each_backend_sees_every_hole_near_what_it_fills_masked_and_fills_little_else() -> None:
+    """Two far-apart holes on different content get different backends; each backend's calls
+    keep all damage near its fills masked (it reads none), and leave the far hole alone."""
+    frames = np.full((1, 64, 400, 3), 12, np.uint8)
+    frames[:, :, 200:] = 200
+    masks = np.zeros((1, 64, 400), bool)
+    masks[0, 20:30, 40:60] = True  # on dark content
+    masks[0, 20:30, 330:350] = True  # on light content
+    dark, light = _Recording("dark", 10), _Recording("light", 198)
+    out = CheckedInpainter([dark, light]).inpaint(frames, masks)
+    assert (out[0, 20:30, 40:60] == 10).all() and (out[0, 20:30, 330:350] == 198).all()
+    fill_dark, fill_light = dark.masks[-1][0], light.masks[-1][0]  # the calls for the real holes
+    assert fill_dark[20:30, 40:60].all() and not fill_dark[:, 200:].any()
+    assert fill_light[20:30, 330:350].all() and not fill_light[:, :200].any()

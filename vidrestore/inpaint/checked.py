@@ -12,6 +12,7 @@ keeps its backend from frame to frame, so the choice does not flicker).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import cv2
@@ -23,6 +24,17 @@ from vidrestore.inpaint.base import Inpainter
 _GAP = 4
 #: weight of the newest frame in each place's running error
 _MEMORY = 0.3
+#: a hole group is at a known place when its box overlaps that place's by this much (IoU): the
+#: holes left after propagation change a little from frame to frame
+_SAME_PLACE = 0.5
+#: ...or when this much of its box lies inside a larger place's: propagation breaks a large hole
+#: into many small remnants, which are parts of the same place, not new places to test
+_INSIDE_PLACE = 0.6
+#: groups smaller than this (pixels) are not tested on their own; they take their place's choice
+_MIN_TESTED = 64
+#: beyond a test copy's own size, how far a backend's fill of it may read (frame pixels): the
+#: network's smallest context (16) plus the gap within which holes share its window (32)
+_CONTEXT = 48
 
 
 @dataclass
@@ -34,89 +46,174 @@ class _Group:
 
 @dataclass
 class _Place:
-    """Running test errors of one place (a hole group's box, to 16 px), one per backend."""
+    """Running test errors of one place (where a hole group was), one per backend."""
 
-    errors: np.ndarray
-    tests: int = 1
+    box: tuple[int, int, int, int]
+    errors: np.ndarray | None = None  # None until the first test is scored
+    tests: int = 0
     since: int = 0  # frames since the last test
+    interval: int = 0  # frames between tests once settled; doubles while the winner stays the same
+    winner: int = -1
+    seen: int = 0  # the call that last met a group here (places not met for long are dropped)
 
 
 @dataclass
 class CheckedInpainter:
     """Inpainter over several backends; each hole group gets the one that filled its test copy best.
 
-    A place is tested on each of its first ``settle`` frames, then every ``every`` frames: a static
-    logo's choice is settled after a few frames and the test then costs little.
+    A place is tested on each of its first ``settle`` frames, then every ``every`` frames, and
+    while its best backend stays the same the interval doubles up to ``longest`` (a change sets it
+    back): a static logo's choice is settled after a few frames and then costs little.
     """
 
     backends: list[Inpainter]
     name: str = "checked"
     settle: int = 4
     every: int = 8
-    places: dict[tuple[int, ...], _Place] = field(default_factory=dict)
+    longest: int = 32  # the longest interval between tests of a settled place
+    places: list[_Place] = field(default_factory=list)
     chosen: dict[str, int] = field(default_factory=dict)  # hole pixels given to each backend
+    calls: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: {"trials": 0.0, "fill": 0.0})  # for profiles
 
     def inpaint(self, frames: np.ndarray, masks: np.ndarray, edges: np.ndarray | None = None) -> np.ndarray:
+        self.calls += 1
         groups = [hole_groups(mask) for mask in masks]
+        at = [[self._place(g) for g in frame_groups] for frame_groups in groups]
         probes = np.zeros_like(masks)
-        retested: set[tuple[int, ...]] = set()  # a settled place is tested on one frame of a batch
+        planned: dict[int, int] = {}  # tests planned in this call, per place
         for i, frame_groups in enumerate(groups):
-            for g in frame_groups:
-                if g.probe is not None and self._due(g) and _key(g) not in retested:
+            for g, place in zip(frame_groups, at[i], strict=True):
+                done = place.tests + planned.get(id(place), 0)
+                settled = done >= self.settle
+                # while settling: one test a frame up to `settle`; then one every `every` frames,
+                # at most one a call (the first frame of a batch)
+                interval = max(place.interval, self.every)
+                due = not settled or (place.since + i >= interval - 1 and id(place) not in planned)
+                if g.probe is not None and due:
                     probes[i] |= g.probe
-                    if _key(g) in self.places and self.places[_key(g)].tests >= self.settle:
-                        retested.add(_key(g))
+                    planned[id(place)] = planned.get(id(place), 0) + 1
                 else:
                     g.probe = None
         tested = np.flatnonzero(probes.reshape(len(probes), -1).any(axis=1))
+        started = time.perf_counter()
         if tested.size:
-            trial_masks = masks[tested] | probes[tested]
+            # the real holes stay masked (nothing may read the damage) only near the test copies:
+            # the backends then fill little more than the copies and what their fills read
+            trial_masks = np.stack([
+                probes[i] | (masks[i] & _near([g.probe for g in groups[i] if g.probe is not None]))
+                for i in tested
+            ])
             trial_edges = None if edges is None else edges[tested] | probes[tested]
             trial = [b.inpaint(frames[tested], trial_masks, trial_edges) for b in self.backends]
             for row, i in enumerate(tested):
-                for g in groups[i]:
+                for g, place in zip(groups[i], at[i], strict=True):
                     if g.probe is not None:
-                        self._score(g, frames[i], [t[row] for t in trial])
-        picks = [[self._pick(g) for g in frame_groups] for frame_groups in groups]
+                        self._score(g, place, frames[i], [t[row] for t in trial])
+        picks = [[self._pick(place) for place in frame_places] for frame_places in at]
+        self._forget_old_places()
+        self.seconds["trials"] += time.perf_counter() - started
+        started = time.perf_counter()
         out = frames.copy()
         for b, backend in enumerate(self.backends):
             rows = [i for i, p in enumerate(picks) if b in p]
             if not rows:
                 continue
-            filled = backend.inpaint(frames[rows], masks[rows], None if edges is None else edges[rows])
+            # each backend fills its own groups, with the other holes masked only where its fill
+            # may read (a frame whose groups all went to it is filled whole, as by that backend alone)
+            near = np.stack([
+                np.ones_like(masks[i]) if all(p == b for p in picks[i]) else
+                _near([g.pixels for g, p in zip(groups[i], picks[i], strict=True) if p == b])
+                for i in rows
+            ])
+            filled = backend.inpaint(frames[rows], masks[rows] & near,
+                                     None if edges is None else edges[rows] & near)
             for row, i in enumerate(rows):
                 for g, pick in zip(groups[i], picks[i], strict=True):
                     if pick == b:
                         out[i][g.pixels] = filled[row][g.pixels]
                         self.chosen[backend.name] = self.chosen.get(backend.name, 0) + int(g.pixels.sum())
+        self.seconds["fill"] += time.perf_counter() - started
         return out
 
-    def _due(self, group: _Group) -> bool:
-        place = self.places.get(_key(group))
-        return place is None or place.tests < self.settle or place.since >= self.every - 1
+    def _place(self, group: _Group) -> _Place:
+        """The known place this group lies at (best box overlap; a remnant inside a larger place
+        belongs to it), or a new one."""
+        best, best_iou = None, _SAME_PLACE
+        inside, inside_area = None, 0
+        grown, grown_area = None, 0
+        for place in self.places:
+            iou = _iou(place.box, group.box)
+            if iou >= best_iou:
+                best, best_iou = place, iou
+            area = place.box[2] * place.box[3]
+            if area > inside_area and _share_inside(group.box, place.box) >= _INSIDE_PLACE:
+                inside, inside_area = place, area
+            if area > grown_area and _share_inside(place.box, group.box) >= _INSIDE_PLACE:
+                grown, grown_area = place, area  # a known place that this group now covers
+        best = best or (grown if inside is None else None)
+        if best is None and inside is not None and inside_area > group.box[2] * group.box[3]:
+            inside.seen = self.calls  # a part of a known place: its box stays the whole place's
+            if int(group.pixels.sum()) < _MIN_TESTED or inside.tests >= self.settle:
+                group.probe = None  # its choice is the place's; the place is tested on its own
+            return inside
+        if best is None:
+            best = _Place(group.box)
+            self.places.append(best)
+        best.box, best.seen = group.box, self.calls
+        if int(group.pixels.sum()) < _MIN_TESTED:
+            group.probe = None  # too few pixels to tell the backends apart: the first one fills it
+        return best
 
-    def _score(self, group: _Group, frame: np.ndarray, trial: list[np.ndarray]) -> None:
+    def _score(self, group: _Group, place: _Place, frame: np.ndarray, trial: list[np.ndarray]) -> None:
         truth = frame[group.probe].astype(np.float32)
         errors = np.array([float(((t[group.probe].astype(np.float32) - truth) ** 2).mean()) for t in trial])
-        key = _key(group)
-        place = self.places.get(key)
-        if place is None:
-            self.places[key] = _Place(errors, since=-1)
+        if place.errors is None:
+            place.errors = errors
         else:
             place.errors = (1 - _MEMORY) * place.errors + _MEMORY * errors
-            place.tests += 1
-            place.since = -1  # _pick counts this frame
+        place.tests += 1
+        place.since = -1  # _pick counts this frame
+        winner = int(np.argmin(place.errors))
+        if place.tests > self.settle:  # settled: a choice that holds is checked less and less often
+            same = winner == place.winner
+            place.interval = min(2 * max(place.interval, self.every), self.longest) if same else self.every
+        place.winner = winner
 
-    def _pick(self, group: _Group) -> int:
-        place = self.places.get(_key(group))
-        if place is None:
-            return 0
+    def _pick(self, place: _Place) -> int:
         place.since += 1
-        return int(np.argmin(place.errors))
+        return 0 if place.errors is None else int(np.argmin(place.errors))
+
+    def _forget_old_places(self) -> None:
+        """Drop places no group has been at for a few calls: moving holes leave many behind."""
+        self.places = [p for p in self.places if self.calls - p.seen <= 4]
 
 
-def _key(group: _Group) -> tuple[int, ...]:
-    return tuple(v // 16 for v in group.box)
+def _near(probes: list[np.ndarray]) -> np.ndarray:
+    """Where a fill of these regions (test copies or hole groups) may read: each one's box grown
+    by its size plus the network's widest context and window gap (bool (H, W))."""
+    near = np.zeros_like(probes[0])
+    for probe in probes:
+        ys, xs = np.nonzero(probe)
+        y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+        reach = max(y1 - y0, x1 - x0) + _CONTEXT
+        near[max(0, y0 - reach) : y1 + reach, max(0, x0 - reach) : x1 + reach] = True
+    return near
+
+
+def _share_inside(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """The share of box ``a`` (x, y, w, h) that lies inside box ``b``."""
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(w, 0) * max(h, 0) / float(a[2] * a[3])
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Overlap of two (x, y, w, h) boxes over their union."""
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    inter = max(w, 0) * max(h, 0)
+    return inter / float(a[2] * a[3] + b[2] * b[3] - inter) if inter else 0.0
 
 
 def hole_groups(mask: np.ndarray) -> list[_Group]:
