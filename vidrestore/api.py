@@ -39,6 +39,7 @@ def restore(
     mask: str | Path | None = None,
     *,
     box: str | list[str] | tuple[str, ...] | None = None,
+    track: str | None = None,
     detect: tuple[str, ...] | list[str] | str = (),
     detect_sensitivity: dict[str, float] | str | None = None,
     method: str = "auto",
@@ -82,6 +83,7 @@ def restore(
         output=Path(output),
         mask=Path(mask) if mask is not None else None,
         boxes=box_specs(box),
+        track=track,
         detect=tuple(detect),
         detect_sensitivity=parse_sensitivity(detect_sensitivity),
         masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
@@ -136,6 +138,8 @@ def run_fix(config: FixConfig, make_inpainter: InpainterFactory = create_inpaint
         raise InputError(f"input not found: {config.input}")
     mask_path = split_mask_spec(config.mask)[0] if config.mask is not None else None
     check_output(config.output, [config.input, mask_path], config.overwrite)
+    if config.track is not None:
+        return _fix_tracked(config, make_inpainter)
     if config.segments > 1 and config.input.is_file():
         from vidrestore.segments import restore_in_segments
 
@@ -153,6 +157,27 @@ def run_fix(config: FixConfig, make_inpainter: InpainterFactory = create_inpaint
         job.source.close()
         raise
     return _with_av_offset(summary, config)
+
+
+def _fix_tracked(config: FixConfig, make_inpainter: InpainterFactory) -> RestoreSummary:
+    """`fix --track`: follow the keyframe mask first (one pass, masks into a temp folder beside the
+    output, removed afterwards), then repair with those masks."""
+    import dataclasses
+    import shutil
+
+    from vidrestore.io.atomic import temp_path_for
+    from vidrestore.track_job import track_to_folder
+
+    folder = temp_path_for(config.output, directory=True)
+    shutil.rmtree(folder)  # track_to_folder makes its own; this one only names the place
+    try:
+        tracked = track_to_folder(config.input, config.track, folder, fps=config.encode.fps,
+                                  threshold=config.masks.threshold, progress=config.progress)  # fmt: skip
+        summary = run_fix(dataclasses.replace(config, track=None, mask=folder), make_inpainter)
+        summary.warnings.append(tracked.line())
+        return summary
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _with_av_offset(summary: RestoreSummary, config: FixConfig) -> RestoreSummary:

@@ -97,6 +97,14 @@ def fix(
             "exclusive), e.g. 100,10,60,30@1-2. Repeatable. Only the box changes, only in its range."
         ),
     ),
+    track: str | None = typer.Option(
+        None,
+        "--track",
+        help=(
+            "Remove a moving object: MASK_IMAGE@FRAME, its mask on one frame (from 0), followed "
+            "through its shot along optical flow and re-fitted to its colours (see `vidrestore track`)."
+        ),
+    ),
     detect: str | None = typer.Option(
         None,
         "--detect",
@@ -223,6 +231,7 @@ def fix(
         output=output,
         mask=mask,
         boxes=tuple(box or ()),
+        track=track,
         detect=tuple(k.strip() for k in detect.split(",") if k.strip()) if detect else (),
         masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
         inpaint=InpaintOptions(
@@ -389,6 +398,38 @@ def detect(
         ),
     )
     if not quiet or report_only:
+        typer.echo(summary.line())
+
+
+@app.command("track")
+def track_command(
+    input: Path = typer.Argument(..., help="Video file or folder of frame images."),
+    key: str = typer.Option(
+        ..., "--key", help="The object's mask on one frame: MASK_IMAGE@FRAME (frame index from 0)."
+    ),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder for one mask PNG per frame."),
+    preview: Path | None = typer.Option(
+        None, "--preview", help="Also write a video with the tracked mask tinted magenta."
+    ),
+    mask_threshold: int = typer.Option(128, "--mask-threshold", help="Grey level from which the key is set."),
+    fps: float | None = typer.Option(None, "--fps", help="Frame rate of a frame-folder input."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
+) -> None:
+    """Follow an object's mask from one keyframe through its shot; write masks and a preview.
+
+    The masks (empty outside the shot) can be checked, corrected and given to `fix --mask`;
+    `fix --track` does both steps in one go.
+    """
+    from vidrestore.track_job import track_to_folder
+
+    summary = guarded(
+        debug,
+        lambda: track_to_folder(input, key, output, preview=preview, overwrite=overwrite, fps=fps,
+                                threshold=mask_threshold, progress=not quiet),  # fmt: skip
+    )
+    if not quiet:
         typer.echo(summary.line())
 
 

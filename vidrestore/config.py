@@ -20,6 +20,7 @@ class FixConfig:
     output: Path
     mask: Path | None = None  # may end in @START-END (seconds or HH:MM:SS[.ms], end exclusive)
     boxes: tuple[str, ...] = ()  # X,Y,W,H in pixels, optionally @START-END
+    track: str | None = None  # MASK_IMAGE@FRAME: a keyframe mask followed through its shot
     detect: tuple[str, ...] = ()
     masks: MaskOptions = field(default_factory=MaskOptions)
     inpaint: InpaintOptions = field(default_factory=InpaintOptions)
@@ -36,8 +37,12 @@ class FixConfig:
     progress: bool = True
 
     def validate(self) -> FixConfig:
-        if self.mask is None and not self.boxes and not self.detect:
-            raise OptionError("nothing to repair: give --mask PATH, --box X,Y,W,H and/or --detect KINDS")
+        if self.mask is None and not self.boxes and not self.detect and self.track is None:
+            raise OptionError(
+                "nothing to repair: give --mask PATH, --box X,Y,W,H, --track MASK@FRAME and/or --detect KINDS"
+            )
+        if self.track is not None and self.mask is not None:
+            raise OptionError("--track makes the masks: give it with --box or --detect, not with --mask")
         parse_boxes(self.boxes)
         if self.mask is not None:
             split_mask_spec(self.mask)
