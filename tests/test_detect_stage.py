@@ -47,8 +47,8 @@ def test_frames_come_out_once_in_order_with_their_timing(sizes: list[int]) -> No
     for b in out:
         if len(b):
             assert b.masks is not None and b.masks.shape == (len(b), 96, 128)
-            assert set(b.extras["detected"]) == set(DETECTOR_KINDS)
-            assert all(m.shape == (len(b), 96, 128) for m in b.extras["detected"].values())
+            assert set(b.detected) == set(DETECTOR_KINDS)
+            assert all(m.shape == (len(b), 96, 128) for m in b.detected.values())
     assert stage.frames_done == 14
 
 
@@ -61,7 +61,7 @@ def test_worker_threads_change_nothing_in_the_masks(sizes: list[int]) -> None:
     runs = []
     for threads in (True, False):
         out = list(DamageDetector(options, threads=threads).run(batches_of(damaged, sizes)))
-        detected = [b.extras["detected"] for b in out if len(b)]
+        detected = [b.detected for b in out if len(b)]
         runs.append({k: np.concatenate([d[k] for d in detected]) for k in DETECTOR_KINDS})
     for kind in DETECTOR_KINDS:
         assert np.array_equal(runs[0][kind], runs[1][kind]), kind
@@ -76,7 +76,7 @@ def test_detected_damage_is_united_with_user_masks() -> None:
     user[:, 200:220, 10:40] = True
     out = list(DamageDetector(DetectOptions(kinds=("blotch",))).run(batches_of(damaged, [4] * 4, user)))
     masks = np.concatenate([b.masks for b in out])
-    detected = np.concatenate([b.extras["detected"]["blotch"] for b in out])
+    detected = np.concatenate([b.detected["blotch"] for b in out])
     assert masks[:, 200:220, 10:40].all()  # the user's masks are kept
     assert detected[7, 57:64, 197:204].all() and masks[7, 57:64, 197:204].all()
     assert np.array_equal(masks, user | detected)
@@ -237,7 +237,7 @@ def test_detections_join_the_masks_grown_as_mask_files_are(grow: int) -> None:
     user[:, 200:220, 10:40] = True
     out = list(DamageDetector(DetectOptions(grow=grow)).run(batches_of(damaged, [5, 11], user)))
     masks = np.concatenate([b.masks for b in out])
-    found = np.concatenate([np.any([b.extras["detected"][k] for k in DETECTOR_KINDS], axis=0) for b in out])
+    found = np.concatenate([np.any([b.detected[k] for k in DETECTOR_KINDS], axis=0) for b in out])
     assert found.any()
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)
     grown = np.stack([cv2.dilate(f.view(np.uint8), disc).view(bool) for f in found])

@@ -29,7 +29,7 @@ def damaged_clip(n: int = 16) -> np.ndarray:
 
 
 def detected(stage: DamageDetector, batches: Iterator[FrameBatch]) -> dict[str, np.ndarray]:
-    out = [b.extras["detected"] for b in stage.run(batches) if len(b)]
+    out = [b.detected for b in stage.run(batches) if len(b)]
     return {k: np.concatenate([d[k] for d in out]) for k in out[0]}
 
 

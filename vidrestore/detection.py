@@ -126,7 +126,7 @@ def detect(
                         cv2.imwrite(str(temp / name), masks[i].astype(np.uint8) * 255)
                     if sink is not None:
                         sink.write(
-                            index, batch.pts[i], tint(batch.frames[i], batch.extras.get("detected", {}), i)
+                            index, batch.pts[i], tint(batch.frames[i], batch.detected, i)
                         )
                 frames += len(batch)
                 bar.update(len(batch))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,19 +16,40 @@ if TYPE_CHECKING:  # torch costs ~0.5 GB of RSS to import; classical backends ne
     import torch
 
 
+#: (flow to the previous frame at flow scale (h, w, 2), its forward-backward validity (h, w))
+FlowToPrevious = tuple[np.ndarray, np.ndarray]
+
+
 @dataclass
 class FrameBatch:
-    """A run of consecutive frames with their timing, masks and whatever stages attach."""
+    """A run of consecutive frames with their timing and masks, and what stages tell later ones.
+
+    Who writes what: a mask stage sets ``masks``; the detector ORs its finds into ``masks`` and
+    keeps them per kind in ``detected``; propagation fills what other frames show, shrinks
+    ``masks`` to what is left, and sets ``holes`` (the masks as they came in), ``flow_prev`` and
+    ``touched``; the inpainter fills ``masks`` and marks the frames it changed in ``touched``;
+    steadying reads ``holes`` and ``flow_prev``; the sink copies frames that are not ``touched``
+    from their source files where it can.
+    """
 
     indices: list[int]
     pts: list[int | None]
     time_base: Fraction
     frames: np.ndarray  # (N, H, W, 3) uint8 RGB
-    masks: np.ndarray | None = None  # (N, H, W) bool, True = missing
-    extras: dict[str, Any] = field(default_factory=dict)
+    masks: np.ndarray | None = None  # (N, H, W) bool, True = missing (still to be filled)
+    holes: np.ndarray | None = None  # (N, H, W) bool: every hole before propagation filled some
+    flow_prev: list[FlowToPrevious | None] | None = None  # per frame; None across a cut
+    touched: np.ndarray | None = None  # (N,) bool: a stage changed this frame's pixels
+    detected: dict[str, np.ndarray] = field(default_factory=dict)  # kind -> (N, H, W) bool as found
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def mark_touched(self, rows: np.ndarray) -> None:
+        """Record that the frames at ``rows`` (bool (N,) or indices) were changed."""
+        changed = np.zeros(len(self), bool)
+        changed[rows] = True
+        self.touched = changed if self.touched is None else self.touched | changed
 
     def ensure_masks(self) -> np.ndarray:
         """Masks of this batch, created empty when no mask stage set them."""

@@ -92,12 +92,11 @@ class InpaintHoles:
             masks = batch.ensure_masks()
             holed = np.flatnonzero(masks.reshape(len(batch), -1).any(axis=1))
             if holed.size:
-                holes = batch.extras.get("holes")  # the grown holes, when propagation shrank the masks
-                edges = None if holes is None else holes[holed]
+                edges = None if batch.holes is None else batch.holes[holed]  # before propagation shrank them
                 filled = self.inpainter.inpaint(batch.frames[holed], masks[holed], edges)
                 batch.frames[holed] = composite(batch.frames[holed], filled, masks[holed])
-            touched = np.isin(np.arange(len(batch)), holed) | batch.extras.get("touched", False)
-            batch.extras["untouched"] = ~touched
+            batch.mark_touched(holed)
+            touched = batch.touched
             counted = np.ones(len(batch), bool)
             if self.count_range is not None:
                 counted = np.array([self.count_range[0] <= i < self.count_range[1] for i in batch.indices])
@@ -160,7 +159,7 @@ def run_pipeline(
 
 
 def _write_batch(sink: FrameSink, batch: FrameBatch, deep: DeepFrames) -> None:
-    untouched = batch.extras.get("untouched")
+    # no stage said whether it changed the frames (no inpainter ran): treat them all as changed
+    touched = batch.touched if batch.touched is not None else np.ones(len(batch), bool)
     for i, (index, pts) in enumerate(zip(batch.indices, batch.pts, strict=True)):
-        kept = bool(untouched[i]) if untouched is not None else False
-        sink.write(index, pts, batch.frames[i], untouched=kept, deep=deep.pop(index))
+        sink.write(index, pts, batch.frames[i], untouched=not touched[i], deep=deep.pop(index))

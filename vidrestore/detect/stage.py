@@ -3,7 +3,7 @@
 Each detector is a small streaming object (``push`` a luma frame, get back the masks of the
 frames it can now decide, ``finish`` at the end) with its own bounded window; this stage feeds
 them, holds batches back until every detector has decided their frames, ORs the detected damage
-into ``batch.masks`` and records it per kind in ``batch.extras["detected"]``.
+into ``batch.masks`` and records it per kind in ``batch.detected``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class DetectOptions:
     logo_sensitivity: float = 1.0
     logo_frames: int = 60
     # Detected damage is grown by this many pixels (a disc, as `fix --dilate` grows mask files)
-    # before it joins ``batch.masks``; ``extras["detected"]`` keeps it as found.
+    # before it joins ``batch.masks``; ``batch.detected`` keeps it as found.
     grow: int = 0
 
     def __post_init__(self) -> None:
@@ -116,7 +116,7 @@ def build_detectors(
 
 class DamageDetector:
     """Streaming stage: batches in, the same batches out (same order, none dropped), each with
-    ``masks |= detected damage`` and ``extras["detected"] = {kind: bool (N, H, W)}``.
+    ``masks |= detected damage`` and ``batch.detected = {kind: bool (N, H, W)}``.
 
     Memory is bounded by ``lookahead`` frames (plus the batch they arrive in), whatever the
     length of the video: 2 for blotches, 6 for scratches, ``logo_frames`` for logos.
@@ -168,7 +168,7 @@ class DamageDetector:
         def apply(kind: str, pos: int, mask: Detection) -> None:
             batch, row = slots[pos]
             if mask is not None:
-                found, union = batch.extras["detected"][kind][row], batch.masks[row]
+                found, union = batch.detected[kind][row], batch.masks[row]
                 self._flagged[kind] += _merge(mask, found, union, self.options.grow)
             waiting[pos] -= 1
             if waiting[pos] == 0:
@@ -193,7 +193,7 @@ class DamageDetector:
                             pools = (ThreadPoolExecutor(1), ThreadPoolExecutor(1))
                     if batch.masks is None:
                         batch.masks = _blank_masks(n, *shape)
-                    batch.extras["detected"] = {k: _blank_masks(n, *shape) for k in kinds}
+                    batch.detected = {k: _blank_masks(n, *shape) for k in kinds}
                 for row, (luma, prepared) in enumerate(self._prepared(batch.frames[:n], pools)):
                     slots[position] = (batch, row)
                     waiting[position] = len(self._detectors)
@@ -416,5 +416,5 @@ def detect_frames(
         sl = slice(batch.indices[0], batch.indices[-1] + 1)
         union[sl] = batch.masks
         for k in options.kinds:
-            per_kind[k][sl] = batch.extras["detected"][k]
+            per_kind[k][sl] = batch.detected[k]
     return union, per_kind

@@ -506,7 +506,7 @@ def _batch(items: list[tuple[_Slot, np.ndarray, np.ndarray]], time_base: Fractio
     return FrameBatch(
         indices=[s.index for s, _, _ in items], pts=[s.pts for s, _, _ in items], time_base=time_base,
         frames=np.stack([f for _, f, _ in items]), masks=np.stack([m for _, _, m in items]),
-        extras={"touched": np.array([s.box is not None for s, _, _ in items]),
-                "flow_prev": [s.flow_prev for s, _, _ in items],
-                "holes": np.stack([s.mask for s, _, _ in items])},
+        touched=np.array([s.box is not None for s, _, _ in items]),
+        flow_prev=[s.flow_prev for s, _, _ in items],
+        holes=np.stack([s.mask for s, _, _ in items]),
     )

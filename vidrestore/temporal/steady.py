@@ -27,9 +27,9 @@ class SteadyFill:
 
     def run(self, batches: Iterator[FrameBatch]) -> Iterator[FrameBatch]:
         for batch in batches:
-            flows = batch.extras.get("flow_prev") or [None] * len(batch)
+            flows = batch.flow_prev or [None] * len(batch)
             masks = batch.ensure_masks()
-            holes = batch.extras.get("holes")
+            holes = batch.holes
             for i, index in enumerate(batch.indices):
                 flow = flows[i]
                 if flow is not None and self._previous is not None and self._previous_index == index - 1:
