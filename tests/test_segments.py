@@ -41,3 +41,18 @@ def test_segmented_run_matches_single_pass(tmp_path: Path, temporal: bool) -> No
     assert split.frames == one.frames == 30 and split.masked_frames == 30
     assert timeline(tmp_path / "split.mp4") == timeline(tmp_path / "one.mp4")
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_segmented_statistics_count_each_frame_once_and_keep_the_parts_reports(tmp_path: Path) -> None:
+    """Overlap frames belong to one part's counts; detection figures and warnings come through."""
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, frames=30, width=64, height=48)
+    mask = tmp_path / "m.png"
+    write_mask(mask, box_mask(64, 48, (20, 10, 40, 30)))
+    options = {"mask": mask, "method": "telea", "temporal": True, "detect": "blotch"}
+    one = restore(clip, tmp_path / "one.mp4", **options)
+    split = restore(clip, tmp_path / "split.mp4", segments=3, workers=2, **options)
+    assert split.masked_fraction == pytest.approx(one.masked_fraction, rel=1e-9)
+    assert split.propagated_fraction == pytest.approx(one.propagated_fraction, abs=0.1)
+    assert set(split.detected) == set(one.detected) == {"blotch"}
+    assert split.detected["blotch"] == pytest.approx(one.detected["blotch"], abs=1e-3)

@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -26,6 +27,10 @@ from vidrestore.io.paths import is_video_path
 from vidrestore.io.regions import AttachTimedMasks, FrameClock, check_boxes, parse_boxes, split_mask_spec
 from vidrestore.pipeline import AttachMasks, InpaintHoles, Stage, run_pipeline
 from vidrestore.summary import RestoreSummary
+
+if TYPE_CHECKING:  # both are imported only when a job uses them (detection loads a worker, flow cv2)
+    from vidrestore.detect.stage import DamageDetector
+    from vidrestore.temporal.propagate import TemporalPropagation
 
 
 def resolve_method(options: InpaintOptions) -> InpaintOptions:
@@ -66,10 +71,17 @@ class Job:
     stages: list[Stage]
     inpaint: InpaintHoles
     method: str
-    propagation: object | None = None
-    detector: object | None = None
+    propagation: TemporalPropagation | None = None
+    detector: DamageDetector | None = None
     start: int = 0
     stop: int | None = None
+
+    def count_only(self, start: int, stop: int) -> None:
+        """Count frames ``start <= index < stop`` in the statistics, no others: a segment decodes
+        overlap frames around the ones it writes, and those belong to its neighbours' counts."""
+        self.inpaint.count_range = (start, stop)
+        if self.propagation is not None:
+            self.propagation.count_range = (start, stop)
 
 
 def prepare_job(

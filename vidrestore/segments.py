@@ -82,10 +82,10 @@ class RangeSink:
         self.sink.abort()
 
 
-def restore_segment(config: FixConfig, segment: Segment, path: Path) -> dict[str, float]:
+def restore_segment(config: FixConfig, segment: Segment, path: Path) -> dict[str, object]:
     """Worker: repair one segment into a lossless video-only file; returns its statistics."""
     job = prepare_job(config, start=segment.read_start, stop=segment.read_stop)
-    job.inpaint.count_range = (segment.start, segment.stop)
+    job.count_only(segment.start, segment.stop)
     try:
         sink = VideoSink(path, job.source.info, EncodeOptions(lossless=True), copy_streams=False)
     except BaseException:
@@ -101,6 +101,8 @@ def restore_segment(config: FixConfig, segment: Segment, path: Path) -> dict[str
         "propagated": summary.propagated_fraction,
         "bad_packets": summary.bad_packets,
         "method": summary.method,
+        "detected": summary.detected,
+        "warnings": summary.warnings,
     }
 
 
@@ -160,10 +162,24 @@ def restore_in_segments(config: FixConfig) -> RestoreSummary:
         else 0.0,
         seconds=seconds,
         fps=joined / max(seconds, 1e-9),
-        propagated_fraction=float(np.mean([r["propagated"] for r in results.values()])),
+        propagated_fraction=_weighted(results, "propagated", by="hole_pixels"),
         bad_packets=sum(int(r["bad_packets"]) for r in results.values()),
-        warnings=list(sink.warnings),
+        detected={k: _weighted(results, k, by="frames", inside="detected")
+                  for k in results[0]["detected"]},  # fmt: skip
+        warnings=_unique([*sink.warnings, *(w for i in sorted(results) for w in results[i]["warnings"])]),
     )
+
+
+def _weighted(results: dict[int, dict], key: str, by: str, inside: str | None = None) -> float:
+    """The parts' ``key`` (or ``[inside][key]``), averaged with each part's ``by`` as its weight."""
+    weights = np.array([float(r[by]) for r in results.values()])
+    values = np.array([float((r[inside] if inside else r)[key]) for r in results.values()])
+    return float((weights * values).sum() / weights.sum()) if weights.sum() > 0 else 0.0
+
+
+def _unique(lines: list[str]) -> list[str]:
+    """Each warning once, in first-seen order (every part says the same about the source)."""
+    return list(dict.fromkeys(lines))
 
 
 def _join(segments: list[Segment], work: Path, pts_list: list[int], sink: FrameSink) -> int:

@@ -165,6 +165,7 @@ class TemporalPropagation:
         self.options = options or TemporalOptions()
         self.lookahead = max(self.options.window, self.options.reach)
         self.stats = PropagationStats()
+        self.count_range: tuple[int, int] | None = None  # count only these frames (segments' own)
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._flows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._shot = 0
@@ -223,7 +224,8 @@ class TemporalPropagation:
         target = buffer[position]
         out = target.frame.copy()
         total = target.count
-        self.stats.hole_pixels += total
+        counted = self.count_range is None or self.count_range[0] <= target.index < self.count_range[1]
+        self.stats.hole_pixels += total if counted else 0
         if target.box is None:
             target.repaired, target.repaired_known = out, target.known
             return target, out, target.mask.copy()
@@ -250,7 +252,8 @@ class TemporalPropagation:
             remaining, age = second.write(out, self.options.agreement)
             if position > 0:
                 flow_prev = refined(buffer[position - 1])
-        self.stats.propagated_pixels += total - int(np.count_nonzero(remaining))
+        if counted:
+            self.stats.propagated_pixels += total - int(np.count_nonzero(remaining))
         if flow_prev is not None and buffer[position - 1].shot == target.shot:
             target.flow_prev = flow_prev
         # Recurrence: later frames borrow from this output, so background revealed at any earlier
