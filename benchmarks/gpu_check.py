@@ -55,7 +55,7 @@ SEGMENTS = {
     "vtest0": ("vtest.avi", 0),
     "vtest400": ("vtest.avi", 400),
     "tree0": ("tree.avi", 0),
-    "tree300": ("tree.avi", 300),
+    "tree20": ("tree.avi", 20),
 }
 KINDS = ("logo", "scratch", "blotch", "blob")
 DEMO = ROOT / "examples" / "demo.mp4"
