@@ -33,6 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from throughput import logo_mask  # noqa: E402  (benchmarks/ is on the path when run as a script)
+
 from vidrestore.api import restore  # noqa: E402
 from vidrestore.inpaint.registry import create_inpainter  # noqa: E402
 from vidrestore.io import decode, encode  # noqa: E402
@@ -80,14 +82,6 @@ def instrument() -> None:
     for name in ("_flow", "_measure_flow"):
         setattr(tp, name, _timed("flow", getattr(tp, name)))
     steady.SteadyFill._blend = _timed("steadying", steady.SteadyFill._blend)
-
-
-def logo_mask(path: Path, width: int, height: int, fraction: float = 0.02) -> None:
-    mask = np.zeros((height, width), np.uint8)
-    bw = int((fraction * width * height * 2) ** 0.5)
-    bh = bw // 2
-    mask[height // 20 : height // 20 + bh, width - width // 20 - bw : width - width // 20] = 255
-    cv2.imwrite(str(path), mask)
 
 
 def run(clip: Path, mask: Path, out: Path) -> tuple[float, int]:

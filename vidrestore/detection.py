@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vidrestore.detect.probe import probe_for
+from vidrestore.detect.report import tint_one
 from vidrestore.errors import OptionError, OutputError
 from vidrestore.io.atomic import check_output, commit, discard, temp_path_for
 from vidrestore.io.decode import open_source
@@ -22,9 +23,6 @@ from vidrestore.io.paths import is_video_path
 from vidrestore.io.regions import FrameClock
 from vidrestore.io.threads import BackgroundIterator
 from vidrestore.pipeline import batch_frames
-
-# preview tint per kind (RGB), painted at 60% over the frame
-TINTS = {"scratch": (255, 40, 40), "blotch": (40, 255, 40), "logo": (60, 120, 255)}
 
 
 @dataclass(frozen=True)
@@ -126,7 +124,7 @@ def detect(
                         cv2.imwrite(str(temp / name), masks[i].astype(np.uint8) * 255)
                     if sink is not None:
                         sink.write(
-                            index, batch.pts[i], tint(batch.frames[i], batch.detected, i)
+                            index, batch.pts[i], tint_one(batch.frames[i], batch.detected, i)
                         )
                 frames += len(batch)
                 bar.update(len(batch))
@@ -169,13 +167,3 @@ def logo_presence(
         if ranges:
             out.append(LogoPresence(box, tuple(ranges)))
     return out
-
-
-def tint(frame: np.ndarray, detected: dict[str, np.ndarray], i: int) -> np.ndarray:
-    """The frame with each kind's detected pixels tinted in its colour, for a quick visual check."""
-    out = frame.astype(np.float32)
-    for kind, masks in detected.items():
-        hit = masks[i]
-        if hit.any():
-            out[hit] = 0.4 * out[hit] + 0.6 * np.array(TINTS.get(kind, (255, 0, 255)), np.float32)
-    return out.astype(np.uint8)

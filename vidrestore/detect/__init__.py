@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from vidrestore.detect.report import format_report, tint_detected
+from vidrestore.detect.report import tint_detected, tint_one
 from vidrestore.detect.stage import DETECTOR_KINDS, DamageDetector, DetectOptions, detect_frames
 
 __all__ = [
@@ -14,6 +14,6 @@ __all__ = [
     "DamageDetector",
     "DetectOptions",
     "detect_frames",
-    "format_report",
     "tint_detected",
+    "tint_one",
 ]

@@ -1,19 +1,11 @@
-"""What the detection stage found, for people: a short text report and a tinted preview."""
+"""What the detection stage found, for people: a tinted preview (scratch red, blotch green, logo blue)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 #: preview tint per kind, RGB
-TINTS = {"scratch": (255, 40, 40), "blotch": (40, 220, 255), "logo": (255, 200, 0)}
-
-
-def format_report(summary: dict[str, float], frames: int) -> str:
-    """One line per kind: share of pixels flagged, e.g. for ``--detect-only-report``."""
-    lines = [f"detected damage over {frames} frame{'s' if frames != 1 else ''}:"]
-    for kind, share in summary.items():
-        lines.append(f"  {kind:<8} {share * 100:8.4f} % of pixels")
-    return "\n".join(lines)
+TINTS = {"scratch": (255, 40, 40), "blotch": (40, 255, 40), "logo": (60, 120, 255)}
 
 
 def tint_detected(frames: np.ndarray, detected: dict[str, np.ndarray], strength: float = 0.6) -> np.ndarray:
@@ -24,3 +16,8 @@ def tint_detected(frames: np.ndarray, detected: dict[str, np.ndarray], strength:
         sel = masks.astype(bool)
         out[sel] = out[sel] * (1 - strength) + colour * strength
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def tint_one(frame: np.ndarray, detected: dict[str, np.ndarray], i: int) -> np.ndarray:
+    """Frame ``i`` of a batch (uint8 (H, W, 3)) tinted with that frame's detections."""
+    return tint_detected(frame[None], {k: m[i : i + 1] for k, m in detected.items()})[0]
