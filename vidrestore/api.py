@@ -6,6 +6,7 @@ re-exported here, as before.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from vidrestore.config import FixConfig
@@ -76,34 +77,88 @@ def restore(
     ``"scratch=1.5,blotch=0.8"`` (1 by default; higher finds fainter damage).
     ``make_inpainter`` builds the hole-filling backend (a batch worker passes one that keeps its
     model loaded from video to video)."""
+    config = fix_config(
+        input, output, mask=mask, box=box, track=track, detect=detect, detect_sensitivity=detect_sensitivity,
+        method=method, weights=weights, device=device, batch_size=batch_size, precision=precision,
+        dilate=dilate, mask_threshold=mask_threshold, mask_resize=mask_resize, codec=codec, crf=crf,
+        preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps, temporal=temporal, window=window,
+        reach=reach, batch_frames=batch_frames, segments=segments, workers=workers, overwrite=overwrite,
+        strict=strict, progress=progress,
+    )
+    return run_fix(config, make_inpainter)
+
+
+#: restore()'s options and their defaults: fix_config takes the same, so the two cannot drift
+_RESTORE_DEFAULTS = {
+    name: p.default for name, p in inspect.signature(restore).parameters.items()
+    if name not in ("input", "output", "make_inpainter")
+}
+
+
+def fix_config(input: str | Path, output: str | Path, **options: object) -> FixConfig:
+    """The job `restore(input, output, **options)` runs (same keywords and defaults)."""
+    o = {**_RESTORE_DEFAULTS, **options}
+    unknown = set(options) - set(_RESTORE_DEFAULTS)
+    if unknown:
+        raise OptionError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    detect = o["detect"]
     if isinstance(detect, str):
         detect = tuple(k for k in detect.split(",") if k)
-    config = FixConfig(
+    mask = o["mask"]
+    return FixConfig(
         input=Path(input),
         output=Path(output),
         mask=Path(mask) if mask is not None else None,
-        boxes=box_specs(box),
-        track=track,
+        boxes=box_specs(o["box"]),
+        track=o["track"],
         detect=tuple(detect),
-        detect_sensitivity=parse_sensitivity(detect_sensitivity),
-        masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
+        detect_sensitivity=parse_sensitivity(o["detect_sensitivity"]),
+        masks=MaskOptions(threshold=o["mask_threshold"], dilate=o["dilate"], resize=o["mask_resize"]),
         inpaint=InpaintOptions(
-            method=method, weights=weights, device=device, batch_size=batch_size, precision=precision
+            method=o["method"], weights=o["weights"], device=o["device"], batch_size=o["batch_size"],
+            precision=o["precision"],
         ),
         encode=EncodeOptions(
-            codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps
+            codec=o["codec"], crf=o["crf"], preset=o["preset"], lossless=o["lossless"], pix_fmt=o["pix_fmt"],
+            fps=o["fps"],
         ),
-        temporal=temporal,
-        window=window,
-        reach=reach,
-        overwrite=overwrite,
-        batch_frames=batch_frames,
-        segments=segments,
-        workers=workers,
-        strict=strict,
-        progress=progress,
+        temporal=o["temporal"],
+        window=o["window"],
+        reach=o["reach"],
+        overwrite=o["overwrite"],
+        batch_frames=o["batch_frames"],
+        segments=o["segments"],
+        workers=o["workers"],
+        strict=o["strict"],
+        progress=o["progress"],
     )
-    return run_fix(config, make_inpainter)
+
+
+def restore_options(config: FixConfig) -> dict[str, object]:
+    """The `restore()` keywords that give ``config`` again (less input, output and progress): the
+    one mapping the CLI's batch mode and manifests use, so no option is lost on the way.
+
+    Options still at their "not given" value that older batch records do not hold are left out, so
+    an output finished before they existed is still recognised as done."""
+    options: dict[str, object] = {
+        "mask": config.mask, "box": config.boxes, "track": config.track, "detect": config.detect,
+        "detect_sensitivity": dict(config.detect_sensitivity),
+        "method": config.inpaint.method, "weights": config.inpaint.weights, "device": config.inpaint.device,
+        "batch_size": config.inpaint.batch_size, "precision": config.inpaint.precision,
+        "dilate": config.masks.dilate, "mask_threshold": config.masks.threshold,
+        "mask_resize": config.masks.resize,
+        "codec": config.encode.codec, "crf": config.encode.crf, "preset": config.encode.preset,
+        "lossless": config.encode.lossless, "pix_fmt": config.encode.pix_fmt, "fps": config.encode.fps,
+        "temporal": config.temporal, "window": config.window, "reach": config.reach,
+        "batch_frames": config.batch_frames, "segments": config.segments, "workers": config.workers,
+        "overwrite": config.overwrite, "strict": config.strict,
+    }  # fmt: skip
+    for key in ("detect_sensitivity", "track"):
+        if not options[key]:
+            del options[key]
+    return options
+
+
 
 
 def parse_sensitivity(spec: dict[str, float] | str | None) -> dict[str, float]:

@@ -283,36 +283,11 @@ def _fix_batch(
     debug: bool,
 ) -> None:
     """`fix` on a folder of videos, a glob or a manifest: one output per video under ``-o``."""
+    from vidrestore.api import restore_options
     from vidrestore.batch import run_batch
 
-    options = {
-        "mask": config.mask,
-        "box": config.boxes,
-        "detect": config.detect,
-        "method": config.inpaint.method,
-        "weights": config.inpaint.weights,
-        "device": config.inpaint.device,
-        "batch_size": config.inpaint.batch_size,
-        "precision": config.inpaint.precision,
-        "dilate": config.masks.dilate,
-        "mask_threshold": config.masks.threshold,
-        "mask_resize": config.masks.resize,
-        "codec": config.encode.codec,
-        "crf": config.encode.crf,
-        "preset": config.encode.preset,
-        "lossless": config.encode.lossless,
-        "pix_fmt": config.encode.pix_fmt,
-        "fps": config.encode.fps,
-        "temporal": config.temporal,
-        "window": config.window,
-        "reach": config.reach,
-        "batch_frames": config.batch_frames,
-        "segments": config.segments,
-        "overwrite": config.overwrite,
-        "strict": config.strict,
-    }
-    if config.detect_sensitivity:  # only when given, so that earlier batches' records still match
-        options["detect_sensitivity"] = dict(config.detect_sensitivity)
+    options = restore_options(config)
+    options.pop("workers")  # in a batch, --workers counts videos at once, not segments of one
     result = guarded(
         debug,
         lambda: run_batch(

@@ -1,0 +1,76 @@
+"""One mapping between `restore()`'s keywords, FixConfig and the CLI's batch mode: no option is
+lost on the way (before, `--detect-sensitivity` and then `--track` fell out of batches)."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vidrestore import cli
+from vidrestore.api import fix_config, restore, restore_options
+from vidrestore.config import EncodeOptions, FixConfig, InpaintOptions, MaskOptions
+from vidrestore.io.regions import box_specs
+
+
+def everything_set() -> FixConfig:
+    """A config with every option away from its default."""
+    return FixConfig(
+        input=Path("in.mp4"), output=Path("out.mkv"), mask=Path("m.png"), boxes=box_specs("1,2,3,4@1-2"),
+        track="key.png@3", detect=("scratch",), detect_sensitivity={"scratch": 1.5},
+        masks=MaskOptions(threshold=100, dilate=5, resize=True),
+        inpaint=InpaintOptions(method="telea", weights="w", device="cpu", batch_size=3, precision="bf16"),
+        encode=EncodeOptions(codec="libx265", crf=20, preset="fast", lossless=True, pix_fmt="yuv444p",
+                             fps=24.0),
+        temporal=False, window=2, reach=5, segments=2, workers=2, overwrite=True, batch_frames=4,
+        strict=True, progress=True,
+    )  # fmt: skip
+
+
+def test_every_config_field_goes_through_restore_options_and_back() -> None:
+    config = everything_set()
+    again = fix_config(config.input, config.output, progress=True, **restore_options(config))
+    assert again == config
+
+
+def test_restore_options_names_every_keyword_of_restore() -> None:
+    keywords = set(inspect.signature(restore).parameters) - {"input", "output", "make_inpainter", "progress"}
+    assert set(restore_options(everything_set())) == keywords
+    # the "not given" values of options newer than some batch records are left out
+    plain = dataclasses.replace(everything_set(), track=None, detect_sensitivity={})
+    assert "track" not in restore_options(plain) and "detect_sensitivity" not in restore_options(plain)
+
+
+def test_fix_config_refuses_an_unknown_option() -> None:
+    with pytest.raises(Exception, match="unknown option"):
+        fix_config("a.mp4", "b.mp4", dilation=3)
+
+
+def test_the_cli_batch_mode_passes_every_option(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: dict[str, object] = {}
+
+    class _Report:
+        exit_code = 0
+
+        def line(self) -> str:
+            return ""
+
+    def fake_run_batch(inputs, output, **options):  # noqa: ANN001, ANN003, ANN202
+        seen.update(options)
+        return _Report()
+
+    monkeypatch.setattr("vidrestore.batch.run_batch", fake_run_batch)
+    (tmp_path / "key.png").write_bytes(b"")
+    result = CliRunner().invoke(cli.app, [
+        "fix", str(tmp_path / "*.mp4"), "-o", str(tmp_path / "out"), "--track", "key.png@3",
+        "--box", "1,2,3,4", "--detect", "scratch", "--detect-sensitivity", "scratch=1.5", "--dilate", "5",
+        "--window", "2", "--reach", "5", "--crf", "20", "--batch-frames", "4", "--no-temporal", "-q",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert seen["track"] == "key.png@3" and seen["detect_sensitivity"] == {"scratch": 1.5}
+    assert (seen["box"], seen["dilate"], seen["window"], seen["reach"], seen["crf"], seen["batch_frames"],
+            seen["temporal"]) == (("1,2,3,4",), 5, 2, 5, 20, 4, False)  # fmt: skip
+    assert "workers" in seen  # the batch's own, not a segment count
