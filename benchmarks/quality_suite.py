@@ -78,7 +78,7 @@ _DEPENDS = {
 
 
 @functools.cache
-def fingerprint(method: str, weights: str | None = None) -> str:
+def fingerprint(method: str, weights: str | None = None, texture: float = 0.0) -> str:
     """Hash of the sources and weights ``method`` depends on (``weights``: other than the packaged).
 
     Taken once, when first asked for: the code that runs is the code this process imported, even
@@ -86,6 +86,8 @@ def fingerprint(method: str, weights: str | None = None) -> str:
     digest = hashlib.sha256()
     if weights is not None and method not in ("telea", "ns"):
         digest.update(Path(weights).with_suffix(".safetensors").read_bytes())
+    if texture and method not in ("telea", "ns"):
+        digest.update(f"texture={texture}".encode())
     for entry in _DEPENDS[method]:
         path = ROOT / entry
         files = sorted(path.rglob("*")) if path.is_dir() else [path]
@@ -135,9 +137,11 @@ def _write_folder(folder: Path, frames: np.ndarray) -> None:
 
 
 def run_method(method: str, clip_dir: Path, mask_dir: Path, out_dir: Path, dilate: int,
-               weights: str | None = None) -> tuple[np.ndarray, float, float]:
+               weights: str | None = None, texture: float = 0.0) -> tuple[np.ndarray, float, float]:
     """Repair one damaged folder with ``method``; returns (output frames, propagated share, fps)."""
     options: dict[str, object] = {"dilate": dilate, "progress": False, "weights": weights}
+    if texture and method not in ("telea", "ns"):
+        options["texture"] = texture
     if method == "default":
         pass  # everything as `vidrestore fix` has it
     elif method.endswith("+temporal"):
@@ -153,9 +157,9 @@ def run_method(method: str, clip_dir: Path, mask_dir: Path, out_dir: Path, dilat
 
 def measure(segment: str, kind: str, seed: int, methods: list[str], frames: int, dilate: int,
             cache: dict, cache_path: Path | None, look: Path | None,
-            weights: str | None = None) -> list[dict]:
+            weights: str | None = None, texture: float = 0.0) -> list[dict]:
     file, start = SEGMENTS[segment]
-    prints = {m: fingerprint(m, weights) for m in methods}
+    prints = {m: fingerprint(m, weights, texture) for m in methods}
     keys = {m: f"{segment}|{frames}|{kind}|{seed}|{dilate}|{m}|{prints[m]}" for m in methods}
     todo = [m for m in methods if keys[m] not in cache]
     if todo:
@@ -167,7 +171,7 @@ def measure(segment: str, kind: str, seed: int, methods: list[str], frames: int,
             _write_folder(work / "masks", holes.astype(np.uint8)[..., None].repeat(3, -1) * 255)
             for method in todo:
                 output, propagated, fps = run_method(method, work / "in", work / "masks",
-                                                     work / method, dilate, weights)
+                                                     work / method, dilate, weights, texture)
                 cache[keys[method]] = {
                     "segment": segment, "kind": kind, "seed": seed, "method": method,
                     "psnr": round(psnr(reference, output, holes), 3),
@@ -256,11 +260,12 @@ def main() -> None:
     parser.add_argument("--look", type=Path, default=None, help="write truth|damaged|output strips here")
     parser.add_argument("--json", type=Path, default=None, help="write the summary rows here")
     parser.add_argument("--weights", default=None, help="generator weights other than the packaged ones")
+    parser.add_argument("--texture", type=float, default=0.0, help="fix --texture for the gan, default rows")
     args = parser.parse_args()
     segments, kinds = args.clips.split(","), args.kinds.split(",")
     methods, seeds = args.methods.split(","), [int(s) for s in args.seeds.split(",")]
     for method in methods:  # now, before any work: what later edits to the files do not change
-        fingerprint(method, args.weights)
+        fingerprint(method, args.weights, args.texture)
     args.cache.parent.mkdir(parents=True, exist_ok=True)
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
     rows = []
@@ -268,7 +273,7 @@ def main() -> None:
         for kind in kinds:
             for seed in seeds:
                 rows += measure(segment, kind, seed, methods, args.frames, args.dilate, cache,
-                                args.cache, args.look, args.weights)
+                                args.cache, args.look, args.weights, args.texture)
             print(f"done {segment} {kind}", file=sys.stderr, flush=True)
     summary = summarise(rows, methods)
     print(f"seeds {','.join(map(str, seeds))}; {args.frames} frames; dilate {args.dilate}\n")

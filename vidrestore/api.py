@@ -48,6 +48,7 @@ def restore(
     device: str = "auto",
     batch_size: int | None = None,
     precision: str = "fp32",
+    texture: float = 0.0,
     dilate: int = 3,
     mask_threshold: int = 128,
     mask_resize: bool = False,
@@ -80,8 +81,8 @@ def restore(
     config = fix_config(
         input, output, mask=mask, box=box, track=track, detect=detect, detect_sensitivity=detect_sensitivity,
         method=method, weights=weights, device=device, batch_size=batch_size, precision=precision,
-        dilate=dilate, mask_threshold=mask_threshold, mask_resize=mask_resize, codec=codec, crf=crf,
-        preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps, temporal=temporal, window=window,
+        texture=texture, dilate=dilate, mask_threshold=mask_threshold, mask_resize=mask_resize, codec=codec,
+        crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps, temporal=temporal, window=window,
         reach=reach, batch_frames=batch_frames, segments=segments, workers=workers, overwrite=overwrite,
         strict=strict, progress=progress,
     )
@@ -116,7 +117,7 @@ def fix_config(input: str | Path, output: str | Path, **options: object) -> FixC
         masks=MaskOptions(threshold=o["mask_threshold"], dilate=o["dilate"], resize=o["mask_resize"]),
         inpaint=InpaintOptions(
             method=o["method"], weights=o["weights"], device=o["device"], batch_size=o["batch_size"],
-            precision=o["precision"],
+            precision=o["precision"], texture=o["texture"],
         ),
         encode=EncodeOptions(
             codec=o["codec"], crf=o["crf"], preset=o["preset"], lossless=o["lossless"], pix_fmt=o["pix_fmt"],
@@ -145,6 +146,7 @@ def restore_options(config: FixConfig) -> dict[str, object]:
         "detect_sensitivity": dict(config.detect_sensitivity),
         "method": config.inpaint.method, "weights": config.inpaint.weights, "device": config.inpaint.device,
         "batch_size": config.inpaint.batch_size, "precision": config.inpaint.precision,
+        "texture": config.inpaint.texture,
         "dilate": config.masks.dilate, "mask_threshold": config.masks.threshold,
         "mask_resize": config.masks.resize,
         "codec": config.encode.codec, "crf": config.encode.crf, "preset": config.encode.preset,
@@ -153,7 +155,7 @@ def restore_options(config: FixConfig) -> dict[str, object]:
         "batch_frames": config.batch_frames, "segments": config.segments, "workers": config.workers,
         "overwrite": config.overwrite, "strict": config.strict,
     }  # fmt: skip
-    for key in ("detect_sensitivity", "track"):
+    for key in ("detect_sensitivity", "track", "texture"):
         if not options[key]:
             del options[key]
     return options

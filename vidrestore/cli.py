@@ -130,6 +130,14 @@ def fix(
     batch_size: int | None = typer.Option(
         None, "--batch-size", help="GAN crops per batch (default: from free memory)."
     ),
+    texture: float = typer.Option(
+        0.0,
+        "--texture",
+        help=(
+            "0-1: give invented pixels fine detail copied from known pixels nearby whose coarse look "
+            "matches (grass instead of a flat green patch); 0 = off."
+        ),
+    ),
     precision: str = typer.Option(
         "fp32", "--precision", help="fp32, fp16 or bf16 (half precision on CUDA only)."
     ),
@@ -235,7 +243,8 @@ def fix(
         detect=tuple(k.strip() for k in detect.split(",") if k.strip()) if detect else (),
         masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
         inpaint=InpaintOptions(
-            method=method, weights=weights, device=device, batch_size=batch_size, precision=precision
+            method=method, weights=weights, device=device, batch_size=batch_size, precision=precision,
+            texture=texture,
         ),
         encode=EncodeOptions(
             codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps

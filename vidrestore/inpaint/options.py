@@ -17,3 +17,4 @@ class InpaintOptions:
     precision: str = "fp32"
     radius: int = 5  # classical backends' neighbourhood radius
     feather: int = 3  # GAN: seam band inside the mask edge; `fix` caps it at --dilate (CropSettings.feather)
+    texture: float = 0.0  # 0..1: copied detail over invented pixels (see vidrestore.inpaint.texture); 0 = off

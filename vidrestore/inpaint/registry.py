@@ -19,7 +19,14 @@ InpainterFactory = Callable[[InpaintOptions], Inpainter]
 
 
 def create_inpainter(options: InpaintOptions) -> Inpainter:
-    """Return the backend named by ``options.method``; the GAN engine is imported only when asked for."""
+    """Return the backend named by ``options.method``; the GAN engine is imported only when asked for.
+    With ``options.texture`` its fills get copied detail (vidrestore.inpaint.texture)."""
+    if not 0.0 <= options.texture <= 1.0:
+        raise OptionError(f"--texture must be between 0 and 1, got {options.texture}")
+    if options.texture > 0:
+        from vidrestore.inpaint.texture import TexturedInpainter
+
+        return TexturedInpainter(create_inpainter(replace(options, texture=0.0)), options.texture)
     if options.method in ("telea", "ns"):
         from vidrestore.inpaint.classical import ClassicalInpainter
 
