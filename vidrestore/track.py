@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vidrestore.geometry import margin_box
 from vidrestore.temporal.scenecut import is_cut, thumbnail
 
 
@@ -87,10 +88,7 @@ class MaskTracker:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
         outer = cv2.dilate(carried.view(np.uint8), kernel).astype(bool)
         inner = cv2.erode(carried.view(np.uint8), kernel).astype(bool)
-        ys, xs = np.nonzero(outer)
-        h, w = carried.shape
-        y0, y1 = max(0, ys.min() - band), min(h, ys.max() + band + 1)
-        x0, x1 = max(0, xs.min() - band), min(w, xs.max() + band + 1)
+        y0, y1, x0, x1 = margin_box(outer, band)  # type: ignore[misc]  # not empty: area >= 16
         labels = np.full((y1 - y0, x1 - x0), cv2.GC_BGD, np.uint8)
         crop = np.s_[y0:y1, x0:x1]
         labels[outer[crop]] = cv2.GC_PR_BGD

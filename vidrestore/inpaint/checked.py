@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from vidrestore.geometry import bounding_box, grown_box
 from vidrestore.inpaint.base import Inpainter
 
 #: pixels between a hole group and its test copy, and kept clear around the copy
@@ -194,10 +195,11 @@ def _near(probes: list[np.ndarray]) -> np.ndarray:
     by its size plus the network's widest context and window gap (bool (H, W))."""
     near = np.zeros_like(probes[0])
     for probe in probes:
-        ys, xs = np.nonzero(probe)
-        y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
-        reach = max(y1 - y0, x1 - x0) + _CONTEXT
-        near[max(0, y0 - reach) : y1 + reach, max(0, x0 - reach) : x1 + reach] = True
+        box = bounding_box(probe)
+        if box is None:
+            continue
+        y0, y1, x0, x1 = grown_box(box, max(box[1] - box[0], box[3] - box[2]) + _CONTEXT, probe.shape)
+        near[y0:y1, x0:x1] = True
     return near
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vidrestore.geometry import margin_box
+
 _FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
 
@@ -28,10 +30,7 @@ class ClassicalInpainter:
 
     def inpaint_one(self, frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Inpaint one RGB frame; only the bounding box of the mask plus a margin is processed."""
-        ys, xs = np.nonzero(mask)
-        margin = 2 * self.radius + 2
-        y0, y1 = max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, frame.shape[0])
-        x0, x1 = max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 1, frame.shape[1])
+        y0, y1, x0, x1 = margin_box(mask, 2 * self.radius + 2)  # type: ignore[misc]  # mask has pixels
         out = frame.copy()
         crop_mask = mask[y0:y1, x0:x1].astype(np.uint8) * 255
         out[y0:y1, x0:x1] = cv2.inpaint(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vidrestore.geometry import margin_box
 from vidrestore.inpaint.base import Inpainter
 
 SIGMA = 2.0  # the blur that separates coarse content from detail (pixels)
@@ -28,12 +29,9 @@ def add_texture(frame: np.ndarray, hole: np.ndarray, strength: float) -> np.ndar
     """``frame`` (uint8 RGB, the hole already filled) with copied detail in ``hole`` (bool)."""
     if strength <= 0 or not hole.any():
         return frame
-    ys, xs = np.nonzero(hole)
-    h, w = hole.shape
     thick = float(cv2.distanceTransform(np.pad(hole, 1).view(np.uint8), cv2.DIST_L2, 3).max())
     reach = int(max(24, 2 * thick))  # where known pixels are looked for, around the hole
-    y0, y1 = max(0, ys.min() - reach), min(h, ys.max() + reach + 1)
-    x0, x1 = max(0, xs.min() - reach), min(w, xs.max() + reach + 1)
+    y0, y1, x0, x1 = margin_box(hole, reach)  # type: ignore[misc]  # the hole has pixels
     image = frame[y0:y1, x0:x1].astype(np.float32)
     region = hole[y0:y1, x0:x1]
     coarse = cv2.GaussianBlur(image, (0, 0), SIGMA)

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from vidrestore.frames import FrameBatch
+from vidrestore.geometry import bounding_box, margin_box
 from vidrestore.temporal.completion import complete_flow
 from vidrestore.temporal.flow import consistent_flow_mask
 from vidrestore.temporal.scenecut import is_cut, thumbnail
@@ -342,7 +343,7 @@ class TemporalPropagation:
         it costs a fraction of a full-frame flow. Pixels that move farther than the margin fail
         the check and keep the first pass's candidates.
         """
-        box = _margin_box(hole_a, margin)
+        box = margin_box(hole_a, margin)
         if box is None:
             box = (0, hole_a.shape[0], 0, hole_a.shape[1])
         crop = np.s_[box[0]:box[1], box[2]:box[3]]
@@ -396,7 +397,8 @@ class TemporalPropagation:
             holes = a.small_hole | b.small_hole
             ab, ba = self._dis.calc(a.grey, b.grey, None), self._dis.calc(b.grey, a.grey, None)
             ab, ba = complete_flow(ab, holes), complete_flow(ba, holes)
-            tol, box = self.options.tolerance, _margin_box(holes)
+            # validity is only read at and around the holes (pixels landing farther were found earlier)
+            tol, box = self.options.tolerance, margin_box(holes, 16)
             self._flows[key] = (ab, consistent_flow_mask(ab, ba, tol, box))
             self._flows[(b.index, a.index)] = (ba, consistent_flow_mask(ba, ab, tol, box))
         return self._flows[key]
@@ -432,15 +434,6 @@ def hide_hole(grey: np.ndarray, hole: np.ndarray, radius: int = 3) -> np.ndarray
     return out
 
 
-def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(y0, y1, x0, x1) of the True pixels of a bool (H, W) mask, or None when there are none."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
 def grow(mask: np.ndarray, box: tuple[int, int, int, int], radius: int) -> np.ndarray:
     """``mask`` dilated by a (2 radius + 1) square, working only around ``box`` (its True pixels)."""
     h, w = mask.shape
@@ -450,16 +443,6 @@ def grow(mask: np.ndarray, box: tuple[int, int, int, int], radius: int) -> np.nd
     kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
     out[y0:y1, x0:x1] = cv2.dilate(mask[y0:y1, x0:x1].view(np.uint8), kernel).astype(bool)
     return out
-
-
-def _margin_box(holes: np.ndarray, margin: int = 16) -> tuple[int, int, int, int] | None:
-    """Bounding box of ``holes`` grown by ``margin``: validity is only ever read at and around the
-    holes, so only that region is checked (pixels that land farther away are found earlier)."""
-    box = bounding_box(holes)
-    if box is None:
-        return None
-    h, w = holes.shape
-    return max(0, box[0] - margin), min(h, box[1] + margin), max(0, box[2] - margin), min(w, box[3] + margin)
 
 
 def _same_hole(a: _Slot, b: _Slot) -> bool:
