@@ -86,6 +86,9 @@ def fingerprint(method: str, weights: str | None = None, texture: float = 0.0) -
     digest = hashlib.sha256()
     if weights is not None and method not in ("telea", "ns"):
         digest.update(Path(weights).with_suffix(".safetensors").read_bytes())
+        card = Path(weights).with_suffix(".json")  # its inference settings count too
+        if card.is_file():
+            digest.update(card.read_bytes())
     if texture and method not in ("telea", "ns"):
         digest.update(f"texture={texture}".encode())
     for entry in _DEPENDS[method]:

@@ -159,3 +159,12 @@ def test_each_backend_sees_every_hole_near_what_it_fills_masked_and_fills_little
     fill_dark, fill_light = dark.masks[-1][0], light.masks[-1][0]  # the calls for the real holes
     assert fill_dark[20:30, 40:60].all() and not fill_dark[:, 200:].any()
     assert fill_light[20:30, 330:350].all() and not fill_light[:, :200].any()
+
+
+def test_two_test_copies_sit_on_both_sides_and_neither_touches_a_hole() -> None:
+    mask = np.zeros((60, 120), bool)
+    mask[20:30, 50:70] = True
+    (one,) = hole_groups(mask, copies=1)
+    (two,) = hole_groups(mask, copies=2)
+    assert int(two.probe.sum()) == 2 * int(one.probe.sum()) and not (two.probe & mask).any()
+    assert two.probe[:, :50].any() and two.probe[:, 70:].any()  # left and right of the hole

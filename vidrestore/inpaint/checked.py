@@ -72,6 +72,7 @@ class CheckedInpainter:
     settle: int = 4
     every: int = 8
     longest: int = 32  # the longest interval between tests of a settled place
+    copies: int = 1  # test copies per hole group (see hole_groups; 2 measured better, docs/experiments.md)
     places: list[_Place] = field(default_factory=list)
     chosen: dict[str, int] = field(default_factory=dict)  # hole pixels given to each backend
     calls: int = 0
@@ -79,7 +80,7 @@ class CheckedInpainter:
 
     def inpaint(self, frames: np.ndarray, masks: np.ndarray, edges: np.ndarray | None = None) -> np.ndarray:
         self.calls += 1
-        groups = [hole_groups(mask) for mask in masks]
+        groups = [hole_groups(mask, self.copies) for mask in masks]
         at = [[self._place(g) for g in frame_groups] for frame_groups in groups]
         probes = np.zeros_like(masks)
         planned: dict[int, int] = {}  # tests planned in this call, per place
@@ -218,11 +219,13 @@ def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     return inter / float(a[2] * a[3] + b[2] * b[3] - inter) if inter else 0.0
 
 
-def hole_groups(mask: np.ndarray) -> list[_Group]:
-    """Connected groups of ``mask`` (bool (H, W); pieces within 2 px joined) with a test copy each.
+def hole_groups(mask: np.ndarray, copies: int = 1) -> list[_Group]:
+    """Connected groups of ``mask`` (bool (H, W); pieces within 2 px joined) with test copies.
 
-    The copy is the group's shape shifted left, right, up or down by its own size plus a gap,
-    the first of those that stays inside the frame and clear of every hole pixel.
+    A copy is the group's shape shifted left, right, up or down by its own size plus a gap; the
+    first ``copies`` of those that stay inside the frame and clear of every hole pixel (and of
+    each other) make the group's ``probe``. One copy can sit on content unlike the hole's (a
+    static logo over a tree, its copy on the sky); several are a fairer test.
     """
     if not mask.any():
         return []
@@ -235,16 +238,18 @@ def hole_groups(mask: np.ndarray) -> list[_Group]:
     for label in range(1, count):
         x, y, bw, bh = (int(v) for v in stats[label, :4])
         pixels = (labels == label) & mask
-        probe = None
+        probe, found = None, 0
         for dx, dy in ((-(bw + _GAP), 0), (bw + _GAP, 0), (0, -(bh + _GAP)), (0, bh + _GAP)):
             if not (0 <= x + dx and x + dx + bw <= w and 0 <= y + dy and y + dy + bh <= h):
                 continue
             moved = _shift(pixels, dx, dy, x, y, bw, bh)
             grown = cv2.dilate(moved.view(np.uint8), np.ones((2 * _GAP + 1,) * 2, np.uint8)).astype(bool)
             if not (grown & taken).any():
-                probe = moved
+                probe = moved if probe is None else probe | moved
                 taken |= grown
-                break
+                found += 1
+                if found == copies:
+                    break
         groups.append(_Group((x, y, bw, bh), pixels, probe))
     return groups
 
