@@ -41,6 +41,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from quality_suite import KINDS, SEGMENTS  # noqa: E402  (the suite's segments and kinds)
+
 from vidrestore.api import restore  # noqa: E402
 from vidrestore.evaluate import load_clip, synthetic_damage  # noqa: E402
 from vidrestore.inpaint.engine import GanInpainter  # noqa: E402
@@ -48,16 +50,6 @@ from vidrestore.inpaint.registry import InpaintOptions, create_inpainter  # noqa
 from vidrestore.metrics import psnr  # noqa: E402
 
 CLIP_DIRS = (ROOT.parent / "shared" / "data" / "clips", ROOT / "runs" / "clips")
-#: the quality suite's segments: name -> (file, first frame)
-SEGMENTS = {
-    "bbb80": ("bigbuckbunny.mp4", 80),
-    "carphone0": ("carphone.mp4", 0),
-    "vtest0": ("vtest.avi", 0),
-    "vtest400": ("vtest.avi", 400),
-    "tree0": ("tree.avi", 0),
-    "tree20": ("tree.avi", 20),
-}
-KINDS = ("logo", "scratch", "blotch", "blob")
 DEMO = ROOT / "examples" / "demo.mp4"
 DEMO_MASKS = ROOT / "examples" / "masks" / "frames"
 TOLERANCE_DB = 0.05
