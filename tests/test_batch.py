@@ -309,6 +309,24 @@ def wait_for(condition, proc: subprocess.Popen, timeout: float = 60) -> None:  #
         time.sleep(0.05)
 
 
+def wait_until_gone(group: int, timeout: float = 15) -> None:
+    """Until no process of ``group`` is still running (zombies are dead: they hold no lock)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = False
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == group and fields[0] != "Z":  # fields: state, ppid, pgrp, ...
+                alive = True
+                break
+        if not alive:
+            return
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def slow_videos(tmp_path: Path) -> tuple[Path, Path]:
     """Three clips that take a few seconds each, so a batch can be stopped in the middle."""
@@ -330,6 +348,7 @@ def test_a_batch_killed_mid_run_resumes_where_it_stopped(
     wait_for(lambda: any(out.glob("*.vidrestore.json")), proc)  # one video finished, others under way
     os.killpg(proc.pid, signal.SIGKILL)  # power cut: driver and workers die with no clean-up
     proc.wait()
+    wait_until_gone(proc.pid)  # after a power cut nothing runs on: let the workers finish dying
     finished = {p.name.removesuffix(".vidrestore.json") for p in out.glob("*.vidrestore.json")}
     assert 1 <= len(finished) < 3
     resumed = run_batch(str(folder), out, mask=mask, method="telea", preset="ultrafast", progress=False)
