@@ -7,6 +7,7 @@ a file that yields no frame at all is an error. With ``strict=True`` any decode 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -191,27 +192,30 @@ class VideoFileSource:
         # for. Then seek again from an earlier keyframe, and at last from the start.
         earlier = [pts_list[k] for k in reversed(keyframes) if k < start]
         for target in [pts_list[start], *earlier[1:3], None]:
-            if target is None:
-                self.container.seek(0, backward=True, any_frame=False)
-            else:
-                self.container.seek(target, stream=self.stream, backward=True, any_frame=False)
-            first = True
-            for packet in self.container.demux(self.stream):
-                for frame in self._decode_packet(packet, start):
-                    index = position.get(frame.pts) if frame.pts is not None else None
-                    if index is None or index < start:
-                        continue
-                    if first and index > start and target is not None:
-                        break  # landed too late
-                    first = False
-                    if stop is not None and index >= stop:
-                        return
-                    yield self._decoded(index, frame.pts, frame)
-                else:
-                    continue
-                break
-            if not first:
-                return
+            frames = self._indexed_after_seek(target, start, position)
+            first = next(frames, None)
+            if first is None or (first[0] > start and target is not None):
+                continue  # nothing, or landed too late
+            for index, frame in itertools.chain([first], frames):
+                if stop is not None and index >= stop:
+                    return
+                yield self._decoded(index, frame.pts, frame)
+            return
+
+    def _indexed_after_seek(
+        self, target: int | None, start: int, position: dict[int, int]
+    ) -> Iterator[tuple[int, av.VideoFrame]]:
+        """(index, frame) from a seek to ``target`` (None: the file's start), frames before
+        ``start`` skipped."""
+        if target is None:
+            self.container.seek(0, backward=True, any_frame=False)
+        else:
+            self.container.seek(target, stream=self.stream, backward=True, any_frame=False)
+        for packet in self.container.demux(self.stream):
+            for frame in self._decode_packet(packet, start):
+                index = position.get(frame.pts) if frame.pts is not None else None
+                if index is not None and index >= start:
+                    yield index, frame
 
     def _decoded(self, index: int, pts: int | None, frame: av.VideoFrame) -> DecodedFrame:
         if not self.deep:
