@@ -78,15 +78,9 @@ def restore(
     ``"scratch=1.5,blotch=0.8"`` (1 by default; higher finds fainter damage).
     ``make_inpainter`` builds the hole-filling backend (a batch worker passes one that keeps its
     model loaded from video to video)."""
-    config = fix_config(
-        input, output, mask=mask, box=box, track=track, detect=detect, detect_sensitivity=detect_sensitivity,
-        method=method, weights=weights, device=device, batch_size=batch_size, precision=precision,
-        texture=texture, dilate=dilate, mask_threshold=mask_threshold, mask_resize=mask_resize, codec=codec,
-        crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps, temporal=temporal, window=window,
-        reach=reach, batch_frames=batch_frames, segments=segments, workers=workers, overwrite=overwrite,
-        strict=strict, progress=progress,
-    )
-    return run_fix(config, make_inpainter)
+    # every keyword as given (first statement: locals() holds the parameters only)
+    options = {k: v for k, v in locals().items() if k not in ("input", "output", "make_inpainter")}
+    return run_fix(fix_config(input, output, **options), make_inpainter)
 
 
 #: restore()'s options and their defaults: fix_config takes the same, so the two cannot drift
@@ -159,8 +153,6 @@ def restore_options(config: FixConfig) -> dict[str, object]:
         if not options[key]:
             del options[key]
     return options
-
-
 
 
 def parse_sensitivity(spec: dict[str, float] | str | None) -> dict[str, float]:
