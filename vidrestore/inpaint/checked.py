@@ -102,11 +102,9 @@ class CheckedInpainter:
         if tested.size:
             # the real holes stay masked (nothing may read the damage) only near the test copies:
             # the backends then fill little more than the copies and what their fills read
-            trial_masks = np.stack([
-                probes[i] | (masks[i] & _near([g.probe for g in groups[i] if g.probe is not None]))
-                for i in tested
-            ])
-            trial_edges = None if edges is None else edges[tested] | probes[tested]
+            near = np.stack([_near([g.probe for g in groups[i] if g.probe is not None]) for i in tested])
+            trial_masks = probes[tested] | (masks[tested] & near)
+            trial_edges = None if edges is None else (edges[tested] & near) | probes[tested]
             trial = [b.inpaint(frames[tested], trial_masks, trial_edges) for b in self.backends]
             for row, i in enumerate(tested):
                 for g, place in zip(groups[i], at[i], strict=True):
