@@ -122,6 +122,35 @@ def test_failure_midway_leaves_no_output(
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("error", [RuntimeError("flow failed"), KeyboardInterrupt()])
+def test_failure_in_a_stage_running_ahead_leaves_no_output_and_no_thread(
+    clip: Path, tmp_path: Path, logo_mask: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException,
+) -> None:
+    """Propagation works in its own thread: its failure still reaches the caller, and stops it."""
+    import threading
+
+    from vidrestore.temporal.propagate import TemporalPropagation
+
+    calls = {"n": 0}
+    real = TemporalPropagation._process
+    seen_threads: set[str] = set()
+
+    def failing_process(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls["n"] += 1
+        seen_threads.add(threading.current_thread().name)
+        if calls["n"] == 6:
+            raise error
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(TemporalPropagation, "_process", failing_process)
+    with pytest.raises(type(error)):
+        restore(clip, tmp_path / "o.mp4", mask=logo_mask, method="telea", batch_frames=4)
+    assert seen_threads == {"TemporalPropagation"}
+    assert not (tmp_path / "o.mp4").exists()
+    assert leftovers(tmp_path) == []
+    assert not [t for t in threading.enumerate() if t.name == "TemporalPropagation" and t.is_alive()]
+
+
 def test_corrupt_packets_are_skipped_and_counted(clip: Path, tmp_path: Path, logo_mask: Path) -> None:
     data = bytearray(clip.read_bytes())
     mdat = data.find(b"mdat")

@@ -129,6 +129,7 @@ def run_pipeline(
     frames = source.frames(start, stop) if (start or stop is not None) else source.frames()
     decoded: BackgroundIterator[FrameBatch] | None = None
     writer: BackgroundConsumer[FrameBatch] | None = None
+    ahead: list[BackgroundIterator[FrameBatch]] = []  # stages that work in their own thread
     deep = DeepFrames()
     try:
         decoded = BackgroundIterator(
@@ -138,6 +139,9 @@ def run_pipeline(
         batches: Iterator[FrameBatch] = iter(decoded)
         for stage in stages:
             batches = stage.run(batches)
+            if getattr(stage, "runs_ahead", False):
+                ahead.append(BackgroundIterator(batches, maxsize=1, name=type(stage).__name__))
+                batches = iter(ahead[-1])
         for batch in batches:
             writer.put(batch)
             if on_batch is not None:
@@ -147,15 +151,25 @@ def run_pipeline(
     except BaseException:
         if writer is not None:
             writer.cancel()
-        if decoded is not None:
-            decoded.close()
+        _close(ahead, decoded)
         sink.abort()
         raise
     finally:
+        _close(ahead, None)
         if decoded is not None:
             decoded.close()
         source.close()
     return PipelineResult(sink.frames_written, list(sink.warnings))
+
+
+def _close(ahead: list[BackgroundIterator[FrameBatch]],
+           decoded: BackgroundIterator[FrameBatch] | None) -> None:
+    """Stop the threads in the chain, the latest stage first (it may be waiting on an earlier one)."""
+    for stage in reversed(ahead):
+        stage.close()
+    ahead.clear()
+    if decoded is not None:
+        decoded.close()
 
 
 def _write_batch(sink: FrameSink, batch: FrameBatch, deep: DeepFrames) -> None:

@@ -160,7 +160,12 @@ class PropagationStats:
 
 
 class TemporalPropagation:
-    """Pipeline stage: fills what neighbours can show and shrinks each mask to what is left."""
+    """Pipeline stage: fills what neighbours can show and shrinks each mask to what is left.
+
+    Runs ahead in its own thread (``runs_ahead``): flow and sampling are OpenCV and NumPy work
+    that releases the interpreter, so it overlaps the generator of the batch before."""
+
+    runs_ahead = True
 
     def __init__(self, options: TemporalOptions | None = None) -> None:
         self.options = options or TemporalOptions()
