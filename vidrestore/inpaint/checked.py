@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from vidrestore.geometry import bounding_box, grown_box
+from vidrestore.geometry import bounding_box, grown_box, margin_box
 from vidrestore.inpaint.base import Inpainter
 
 #: pixels between a hole group and its test copy, and kept clear around the copy
@@ -225,26 +225,36 @@ def hole_groups(mask: np.ndarray, copies: int = 1) -> list[_Group]:
     each other) make the group's ``probe``. One copy can sit on content unlike the hole's (a
     static logo over a tree, its copy on the sky); several are a fairer test.
     """
-    if not mask.any():
+    box = margin_box(mask, _GAP)
+    if box is None:
         return []
     h, w = mask.shape
-    joined = cv2.dilate(mask.view(np.uint8), np.ones((5, 5), np.uint8))
+    # Grouping and the clearance map only concern the hole and its margin: work on that crop.
+    y0, y1, x0, x1 = box
+    near = np.ascontiguousarray(mask[y0:y1, x0:x1]).view(np.uint8)
+    joined = cv2.dilate(near, np.ones((5, 5), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
-    clear = cv2.dilate(mask.view(np.uint8), np.ones((2 * _GAP + 1, 2 * _GAP + 1), np.uint8)).astype(bool)
-    taken = clear.copy()
+    taken = np.zeros((h, w), bool)
+    taken[y0:y1, x0:x1] = cv2.dilate(near, np.ones((2 * _GAP + 1, 2 * _GAP + 1), np.uint8)).astype(bool)
     groups = []
     for label in range(1, count):
         x, y, bw, bh = (int(v) for v in stats[label, :4])
-        pixels = (labels == label) & mask
+        pixels = np.zeros((h, w), bool)
+        pixels[y0 + y : y0 + y + bh, x0 + x : x0 + x + bw] = (
+            (labels[y : y + bh, x : x + bw] == label) & mask[y0 + y : y0 + y + bh, x0 + x : x0 + x + bw])
+        x, y = x + x0, y + y0
         probe, found = None, 0
         for dx, dy in ((-(bw + _GAP), 0), (bw + _GAP, 0), (0, -(bh + _GAP)), (0, bh + _GAP)):
             if not (0 <= x + dx and x + dx + bw <= w and 0 <= y + dy and y + dy + bh <= h):
                 continue
             moved = _shift(pixels, dx, dy, x, y, bw, bh)
-            grown = cv2.dilate(moved.view(np.uint8), np.ones((2 * _GAP + 1,) * 2, np.uint8)).astype(bool)
-            if not (grown & taken).any():
+            gy0, gy1, gx0, gx1 = grown_box((y + dy, y + dy + bh, x + dx, x + dx + bw), _GAP, (h, w))
+            near = np.s_[gy0:gy1, gx0:gx1]  # the copy and its clearance: all the dilation can reach
+            kernel = np.ones((2 * _GAP + 1,) * 2, np.uint8)
+            grown = cv2.dilate(moved[near].view(np.uint8), kernel).astype(bool)
+            if not (grown & taken[near]).any():
                 probe = moved if probe is None else probe | moved
-                taken |= grown
+                taken[near] |= grown
                 found += 1
                 if found == copies:
                     break

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from vidrestore.frames import FrameBatch
+from vidrestore.geometry import Box, bounding_box
 from vidrestore.temporal.propagate import follow_flow, sample_points
 
 
@@ -32,20 +33,25 @@ class SteadyFill:
             holes = batch.holes
             for i, index in enumerate(batch.indices):
                 flow = flows[i]
-                if flow is not None and self._previous is not None and self._previous_index == index - 1:
-                    self._blend(batch.frames[i], masks[i], flow, self._previous, self.strength)
+                box = bounding_box(masks[i] if holes is None else holes[i])  # holes: before propagation
+                if (flow is not None and box is not None and self._previous is not None
+                        and self._previous_index == index - 1):
+                    near = np.s_[box[0]:box[1], box[2]:box[3]]
+                    self._blend(batch.frames[i], masks[i][near], box, flow, self._previous, self.strength)
                     if holes is not None and self.propagated_strength > 0:
-                        self._blend(batch.frames[i], holes[i] & ~masks[i], flow, self._previous,
-                                    self.propagated_strength)
+                        self._blend(batch.frames[i], holes[i][near] & ~masks[i][near], box, flow,
+                                    self._previous, self.propagated_strength)
                 self._previous, self._previous_index = batch.frames[i].copy(), index
             yield batch
 
-    def _blend(self, frame: np.ndarray, hole: np.ndarray, flow: tuple[np.ndarray, np.ndarray],
+    def _blend(self, frame: np.ndarray, hole: np.ndarray, box: Box, flow: tuple[np.ndarray, np.ndarray],
                previous: np.ndarray, strength: float) -> None:
+        """Blend the pixels of ``hole`` (a crop of the frame's mask at ``box``) with ``previous``."""
         ys, xs = np.nonzero(hole)
         if ys.size == 0:
             return
-        tx, ty, ok = follow_flow(flow[0], flow[1], xs, ys, hole.shape)
+        ys, xs = ys + box[0], xs + box[2]
+        tx, ty, ok = follow_flow(flow[0], flow[1], xs, ys, frame.shape[:2])
         if not ok.any():
             return
         carried = sample_points(previous, tx[ok], ty[ok]).astype(np.float32)
