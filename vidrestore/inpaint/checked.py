@@ -43,6 +43,13 @@ class _Group:
     box: tuple[int, int, int, int]  # x, y, w, h of the group
     pixels: np.ndarray  # bool (H, W) hole pixels of this group
     probe: np.ndarray | None  # bool (H, W) the test copy, None when none fits
+    size: int = 0  # hole pixels of the group
+    probe_box: tuple[int, int, int, int] | None = None  # (y0, y1, x0, x1) around the probe's copies
+
+    def window(self) -> tuple[slice, slice]:
+        """The group's box as array slices: all its pixels lie inside."""
+        x, y, w, h = self.box
+        return np.s_[y : y + h, x : x + w]
 
 
 @dataclass
@@ -131,8 +138,9 @@ class CheckedInpainter:
             for row, i in enumerate(rows):
                 for g, pick in zip(groups[i], picks[i], strict=True):
                     if pick == b:
-                        out[i][g.pixels] = filled[row][g.pixels]
-                        self.chosen[backend.name] = self.chosen.get(backend.name, 0) + int(g.pixels.sum())
+                        near_g, pixels = g.window(), g.pixels[g.window()]
+                        out[i][near_g][pixels] = filled[row][near_g][pixels]
+                        self.chosen[backend.name] = self.chosen.get(backend.name, 0) + g.size
         self.seconds["fill"] += time.perf_counter() - started
         return out
 
@@ -154,20 +162,23 @@ class CheckedInpainter:
         best = best or (grown if inside is None else None)
         if best is None and inside is not None and inside_area > group.box[2] * group.box[3]:
             inside.seen = self.calls  # a part of a known place: its box stays the whole place's
-            if int(group.pixels.sum()) < _MIN_TESTED or inside.tests >= self.settle:
+            if group.size < _MIN_TESTED or inside.tests >= self.settle:
                 group.probe = None  # its choice is the place's; the place is tested on its own
             return inside
         if best is None:
             best = _Place(group.box)
             self.places.append(best)
         best.box, best.seen = group.box, self.calls
-        if int(group.pixels.sum()) < _MIN_TESTED:
+        if group.size < _MIN_TESTED:
             group.probe = None  # too few pixels to tell the backends apart: the first one fills it
         return best
 
     def _score(self, group: _Group, place: _Place, frame: np.ndarray, trial: list[np.ndarray]) -> None:
-        truth = frame[group.probe].astype(np.float32)
-        errors = np.array([float(((t[group.probe].astype(np.float32) - truth) ** 2).mean()) for t in trial])
+        y0, y1, x0, x1 = group.probe_box  # type: ignore[misc]  # a probe has a box
+        probe = group.probe[y0:y1, x0:x1]  # type: ignore[index]
+        truth = frame[y0:y1, x0:x1][probe].astype(np.float32)
+        errors = np.array([float(((t[y0:y1, x0:x1][probe].astype(np.float32) - truth) ** 2).mean())
+                           for t in trial])
         if place.errors is None:
             place.errors = errors
         else:
@@ -243,7 +254,7 @@ def hole_groups(mask: np.ndarray, copies: int = 1) -> list[_Group]:
         pixels[y0 + y : y0 + y + bh, x0 + x : x0 + x + bw] = (
             (labels[y : y + bh, x : x + bw] == label) & mask[y0 + y : y0 + y + bh, x0 + x : x0 + x + bw])
         x, y = x + x0, y + y0
-        probe, found = None, 0
+        probe, probe_box, found = None, None, 0
         for dx, dy in ((-(bw + _GAP), 0), (bw + _GAP, 0), (0, -(bh + _GAP)), (0, bh + _GAP)):
             if not (0 <= x + dx and x + dx + bw <= w and 0 <= y + dy and y + dy + bh <= h):
                 continue
@@ -254,11 +265,16 @@ def hole_groups(mask: np.ndarray, copies: int = 1) -> list[_Group]:
             grown = cv2.dilate(moved[near].view(np.uint8), kernel).astype(bool)
             if not (grown & taken[near]).any():
                 probe = moved if probe is None else probe | moved
+                copy_box = (y + dy, y + dy + bh, x + dx, x + dx + bw)
+                probe_box = copy_box if probe_box is None else (
+                    min(probe_box[0], copy_box[0]), max(probe_box[1], copy_box[1]),
+                    min(probe_box[2], copy_box[2]), max(probe_box[3], copy_box[3]))
                 taken[near] |= grown
                 found += 1
                 if found == copies:
                     break
-        groups.append(_Group((x, y, bw, bh), pixels, probe))
+        size = int(np.count_nonzero(pixels[y : y + bh, x : x + bw]))
+        groups.append(_Group((x, y, bw, bh), pixels, probe, size, probe_box))
     return groups
 
 

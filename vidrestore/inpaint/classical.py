@@ -24,16 +24,22 @@ class ClassicalInpainter:
         # ``edges`` is not needed: Telea and Navier-Stokes never blend with the hole's own pixels.
         out = frames.copy()
         for i in range(len(frames)):
-            if masks[i].any():
-                out[i] = self.inpaint_one(frames[i], masks[i])
+            self._fill_into(out[i], frames[i], masks[i])
         return out
 
     def inpaint_one(self, frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Inpaint one RGB frame; only the bounding box of the mask plus a margin is processed."""
-        y0, y1, x0, x1 = margin_box(mask, 2 * self.radius + 2)  # type: ignore[misc]  # mask has pixels
         out = frame.copy()
+        self._fill_into(out, frame, mask)
+        return out
+
+    def _fill_into(self, out: np.ndarray, frame: np.ndarray, mask: np.ndarray) -> None:
+        """Write ``frame``'s fill into ``out`` (a copy of it) around ``mask``; nothing for no hole."""
+        box = margin_box(mask, 2 * self.radius + 2)
+        if box is None:
+            return
+        y0, y1, x0, x1 = box
         crop_mask = mask[y0:y1, x0:x1].astype(np.uint8) * 255
         out[y0:y1, x0:x1] = cv2.inpaint(
             np.ascontiguousarray(frame[y0:y1, x0:x1]), crop_mask, self.radius, self._flag
         )
-        return out
