@@ -29,8 +29,9 @@ CHILD = """
 import resource, sys, time, vidrestore
 t = time.perf_counter()
 base, _, flag = sys.argv[4].partition("+")
-s = vidrestore.restore(sys.argv[1], sys.argv[2], mask=sys.argv[3], method=base, preset=sys.argv[5],
-                       temporal=flag == "temporal")
+default = base == "default"  # `fix` as a user runs it: method auto, temporal as auto decides
+s = vidrestore.restore(sys.argv[1], sys.argv[2], mask=sys.argv[3], method="auto" if default else base,
+                       preset=sys.argv[5], temporal=None if default else flag == "temporal")
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, s.frames, time.perf_counter() - t)
 """
 
@@ -62,11 +63,13 @@ def loop_clip(source: Path, target: Path, times: int) -> int:
 
 
 def timed_fix(clip: Path, mask: Path, method: str, out: Path, preset: str) -> tuple[float, int]:
-    """Seconds and frames of one `fix` run; ``method`` may end in ``+temporal``."""
+    """Seconds and frames of one `fix` run; ``method`` may end in ``+temporal``; "default" is `fix`
+    with no options (method auto, temporal as auto decides)."""
     base, _, flag = method.partition("+")
+    default = base == "default"
     start = time.perf_counter()
-    summary = restore(clip, out, mask=mask, method=base, preset=preset, overwrite=True,
-                      temporal=flag == "temporal")
+    summary = restore(clip, out, mask=mask, method="auto" if default else base, preset=preset,
+                      overwrite=True, temporal=None if default else flag == "temporal")
     return time.perf_counter() - start, summary.frames
 
 
@@ -80,7 +83,7 @@ def peak_rss(clip: Path, mask: Path, method: str, out: Path, preset: str) -> tup
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
-    parser.add_argument("--methods", default="telea,telea+temporal,gan,gan+temporal",
+    parser.add_argument("--methods", default="telea,telea+temporal,gan,gan+temporal,default",
                         help="comma list; NAME+temporal runs flow propagation first")
     parser.add_argument("--preset", default="medium", help="x264 preset for the speed table")
     parser.add_argument("--long-factor", type=int, default=10)
@@ -102,12 +105,14 @@ def main() -> None:
         runs = [("codec only (empty mask)", empty, "telea")]
         for method in methods:
             try:
-                create_inpainter(InpaintOptions(method=method.partition("+")[0]))
+                backend = method.partition("+")[0].replace("default", "checked")  # what auto picks
+                create_inpainter(InpaintOptions(method=backend))
             except Exception as exc:  # noqa: BLE001 - e.g. no GAN weights installed yet
                 print(f"skipping {method}: {exc}")
                 continue
             label = method.replace("+temporal", " --temporal") if "+" in method else f"{method} --no-temporal"
-            runs.append((f"fix --method {label}, 2% logo mask", t / "logo.png", method))
+            label = "(defaults)" if method == "default" else f"--method {label}"
+            runs.append((f"fix {label}, 2% logo mask", t / "logo.png", method))
         best: dict[str, float] = {}
         for _ in range(args.rounds):  # alternate the runs so that other load hits them alike; keep the best
             for name, mask, method in runs:
