@@ -35,8 +35,10 @@ import numpy as np
 
 from vidrestore.frames import FrameBatch
 from vidrestore.geometry import bounding_box, margin_box
+from vidrestore.temporal.candidates import Candidates
 from vidrestore.temporal.completion import complete_flow
 from vidrestore.temporal.flow import consistent_flow_mask
+from vidrestore.temporal.points import follow_flow, grow, hide_hole, sample_points
 from vidrestore.temporal.scenecut import is_cut, thumbnail
 
 
@@ -68,85 +70,6 @@ class _Slot:
     flow_prev: tuple[np.ndarray, np.ndarray] | None = None  # (flow, valid) to the previous frame
     repaired_view: tuple[np.ndarray, np.ndarray] | None = None  # flow-scale grey and hole of ``repaired``
     repaired_age: np.ndarray | None = None  # float32 crop on ``box``: frames since each pixel was seen
-
-
-@dataclass
-class _Fill:
-    """Candidates for one frame's hole, kept on the hole's bounding box (cheap at 720p).
-
-    Each hole pixel takes the nearest candidate from the past and the nearest from the future;
-    the two are blended with weights 1 / temporal distance (as FGVC fuses its two directions),
-    which halves the misalignment noise of either and keeps the fill steadier over time. Where the
-    two sides disagree, at least one followed a wrong flow (the completed flow inside a hole is
-    only a guess), so neither is trusted and the pixel is left to the inpainter.
-    """
-
-    box: tuple[int, int, int, int]
-    hole: np.ndarray  # bool crop
-    need: dict[int, np.ndarray]  # side -> bool crop of pixels still without a candidate from it
-    colour: dict[int, np.ndarray]  # side -> float32 (h, w, C) candidate colour
-    distance: dict[int, np.ndarray]  # side -> float32 (h, w) frames to the candidate, 0 = none
-    age: dict[int, np.ndarray]  # side -> float32 (h, w) frames since the candidate was really seen
-
-    @classmethod
-    def start(cls, mask: np.ndarray, box: tuple[int, int, int, int]) -> _Fill:
-        y0, y1, x0, x1 = box
-        hole = mask[y0:y1, x0:x1]
-        sides = (-1, 1)
-        return cls(box, hole, {s: hole.copy() for s in sides},
-                   {s: np.zeros((*hole.shape, 3), np.float32) for s in sides},
-                   {s: np.zeros(hole.shape, np.float32) for s in sides},
-                   {s: np.zeros(hole.shape, np.float32) for s in sides})
-
-    def needs(self, side: int) -> bool:
-        return bool(self.need[side].any())
-
-    def points(self, side: int) -> tuple[np.ndarray, np.ndarray]:
-        ys, xs = np.nonzero(self.need[side])
-        return ys + self.box[0], xs + self.box[2]
-
-    def add(self, side: int, ys: np.ndarray, xs: np.ndarray, colours: np.ndarray, distance: int,
-            age: np.ndarray) -> None:
-        cy, cx = ys - self.box[0], xs - self.box[2]
-        self.need[side][cy, cx] = False
-        self.colour[side][cy, cx] = colours.reshape(len(cy), -1).astype(np.float32)
-        self.distance[side][cy, cx] = distance
-        self.age[side][cy, cx] = age
-
-    def found(self) -> np.ndarray:
-        """bool crop: pixels with a candidate from either side."""
-        return (self.distance[-1] > 0) | (self.distance[1] > 0)
-
-    def merge(self, other: _Fill) -> None:
-        """Take ``other``'s candidates where this fill has none."""
-        empty = ~self.found() & other.found()
-        for side in (-1, 1):
-            self.colour[side][empty] = other.colour[side][empty]
-            self.distance[side][empty] = other.distance[side][empty]
-            self.age[side][empty] = other.age[side][empty]
-
-    def write(self, out: np.ndarray, agreement: float) -> tuple[np.ndarray, np.ndarray]:
-        """Blend the candidates into ``out`` (full frame); returns the full-size mask of what is left
-        and the age (float32 crop) of what was written.
-
-        Candidates from both sides whose mean channel difference exceeds ``agreement`` levels are
-        dropped. The age written is the fresher side's where both agree (the other confirms it).
-        """
-        y0, y1, x0, x1 = self.box
-        past, future = self.distance[-1] > 0, self.distance[1] > 0
-        both = past & future
-        differ = np.zeros_like(both)
-        differ[both] = np.abs(self.colour[-1][both] - self.colour[1][both]).mean(axis=-1) > agreement
-        got = (past | future) & ~differ
-        inv = {s: np.where(self.distance[s] > 0, 1.0 / np.maximum(self.distance[s], 1), 0.0) for s in (-1, 1)}
-        weight = inv[-1] + inv[1]
-        blend = (self.colour[-1][got] * inv[-1][got][:, None] + self.colour[1][got] * inv[1][got][:, None])
-        out[y0:y1, x0:x1][got] = np.clip(np.round(blend / weight[got][:, None]), 0, 255).astype(out.dtype)
-        age = np.where(both, np.minimum(self.age[-1], self.age[1]), np.maximum(self.age[-1], self.age[1]))
-        age[~got] = 0
-        remaining = np.zeros(out.shape[:2], bool)
-        remaining[y0:y1, x0:x1] = self.hole & ~got
-        return remaining, age
 
 
 @dataclass
@@ -235,7 +158,7 @@ class TemporalPropagation:
         if target.box is None:
             target.repaired, target.repaired_known = out, target.known
             return target, out, target.mask.copy()
-        fill = _Fill.start(target.mask, target.box)
+        fill = Candidates.start(target.mask, target.box)
         still = self._gather(buffer, position, fill, lambda source: self._flow(target, source))
         remaining, age = fill.write(out, self.options.agreement)
         flow_prev = self._flow(target, buffer[position - 1]) if position > 0 else None
@@ -251,7 +174,7 @@ class TemporalPropagation:
                     flows[source.index] = self._measure_flow(grey, hole, *self._source_view(source))
                 return flows[source.index]
 
-            second = _Fill.start(target.mask, target.box)
+            second = Candidates.start(target.mask, target.box)
             self._gather(buffer, position, second, refined)
             second.merge(fill)
             out = target.frame.copy()
@@ -271,7 +194,7 @@ class TemporalPropagation:
             target.repaired_view = self._flow_view(out, remaining)
         return target, out, remaining
 
-    def _gather(self, buffer: deque[_Slot], position: int, fill: _Fill,
+    def _gather(self, buffer: deque[_Slot], position: int, fill: Candidates,
                 flow_to: Callable[[_Slot], tuple[np.ndarray, np.ndarray]]) -> bool:
         """Collect candidates for ``fill`` from the window, then farther; True for a still hole."""
         target, window = buffer[position], self.options.window
@@ -294,7 +217,7 @@ class TemporalPropagation:
             self._borrow_far(buffer, position, fill, flow_to)
         return False
 
-    def _borrow_far(self, buffer: deque[_Slot], position: int, fill: _Fill,
+    def _borrow_far(self, buffer: deque[_Slot], position: int, fill: Candidates,
                     flow_to: Callable[[_Slot], tuple[np.ndarray, np.ndarray]]) -> None:
         """Look past the window for what is still missing: a hole that drifts slowly over a still
         background uncovers it only many frames earlier or later.
@@ -362,7 +285,7 @@ class TemporalPropagation:
         valid[crop] = consistent_flow_mask(ab, ba, self.options.tolerance)
         return flow, valid
 
-    def _borrow(self, target: _Slot, source: _Slot, fill: _Fill, side: int, distance: int,
+    def _borrow(self, target: _Slot, source: _Slot, fill: Candidates, side: int, distance: int,
                 flow: tuple[np.ndarray, np.ndarray]) -> tuple[int, float]:
         """Add a candidate from ``source`` for every hole pixel of ``target`` that still lacks one
         from this side (past -1, future +1) and that ``source`` shows reliably.
@@ -375,8 +298,8 @@ class TemporalPropagation:
         motion = float(np.hypot(tx - xs, ty - ys).mean()) if xs.size else 0.0
         return self._borrow_at(target, source, fill, side, distance, ys, xs, tx, ty, ok), motion
 
-    def _borrow_at(self, target: _Slot, source: _Slot, fill: _Fill, side: int, distance: int, ys: np.ndarray,
-                   xs: np.ndarray, tx: np.ndarray, ty: np.ndarray, ok: np.ndarray) -> int:
+    def _borrow_at(self, target: _Slot, source: _Slot, fill: Candidates, side: int, distance: int,
+                   ys: np.ndarray, xs: np.ndarray, tx: np.ndarray, ty: np.ndarray, ok: np.ndarray) -> int:
         """Candidates for hole pixels (ys, xs) found at (tx, ty) in ``source`` where ``ok``; counts them."""
         h, w = target.mask.shape
         ok = ok & fill.need[side][ys - fill.box[0], xs - fill.box[2]]
@@ -425,72 +348,11 @@ def _age_at(source: _Slot, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     return age
 
 
-def hide_hole(grey: np.ndarray, hole: np.ndarray, radius: int = 3) -> np.ndarray:
-    """``grey`` (uint8 (H, W)) with ``hole`` smoothly filled (Telea), working on a crop around it."""
-    box = bounding_box(hole)
-    if box is None:
-        return grey
-    h, w = hole.shape
-    m = 2 * radius + 2
-    y0, y1, x0, x1 = max(0, box[0] - m), min(h, box[1] + m), max(0, box[2] - m), min(w, box[3] + m)
-    out = grey.copy()
-    out[y0:y1, x0:x1] = cv2.inpaint(np.ascontiguousarray(grey[y0:y1, x0:x1]),
-                                    hole[y0:y1, x0:x1].astype(np.uint8), radius, cv2.INPAINT_TELEA)
-    return out
-
-
-def grow(mask: np.ndarray, box: tuple[int, int, int, int], radius: int) -> np.ndarray:
-    """``mask`` dilated by a (2 radius + 1) square, working only around ``box`` (its True pixels)."""
-    h, w = mask.shape
-    y0, y1 = max(0, box[0] - radius), min(h, box[1] + radius)
-    x0, x1 = max(0, box[2] - radius), min(w, box[3] + radius)
-    out = np.zeros_like(mask)
-    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
-    out[y0:y1, x0:x1] = cv2.dilate(mask[y0:y1, x0:x1].view(np.uint8), kernel).astype(bool)
-    return out
-
-
 def _same_hole(a: _Slot, b: _Slot) -> bool:
     if a.box != b.box or a.count != b.count or a.box is None:
         return a.box == b.box and a.count == b.count
     y0, y1, x0, x1 = a.box
     return bool(np.array_equal(a.mask[y0:y1, x0:x1], b.mask[y0:y1, x0:x1]))
-
-
-def follow_flow(
-    flow: np.ndarray, valid: np.ndarray, xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where full-resolution pixels (xs, ys) land along a small-scale flow, and whether reliably.
-
-    Returns target x, target y (float, full resolution) and a bool per pixel: the flow passed the
-    forward-backward check there and the target is inside the frame.
-    """
-    h, w = shape
-    sh, sw = flow.shape[:2]
-    fx = (xs + 0.5) * (sw / w) - 0.5
-    fy = (ys + 0.5) * (sh / h) - 0.5
-    sampled = sample_points(flow, fx, fy)
-    ok = valid[np.clip(np.round(fy).astype(int), 0, sh - 1), np.clip(np.round(fx).astype(int), 0, sw - 1)]
-    tx = xs + sampled[:, 0] * (w / sw)
-    ty = ys + sampled[:, 1] * (h / sh)
-    ok &= (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
-    return tx, ty, ok
-
-
-def sample_points(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Bilinear samples of ``image`` at float positions (x, y) -> (N, C), borders repeated.
-
-    cv2.remap takes maps of fewer than 32767 rows, so the points go in as a (rows, 1024) block.
-    """
-    n = x.size
-    cols = 1024
-    rows = max(1, -(-n // cols))
-    mx = np.zeros(rows * cols, np.float32)
-    my = np.zeros(rows * cols, np.float32)
-    mx[:n], my[:n] = x, y
-    out = cv2.remap(image, mx.reshape(rows, cols), my.reshape(rows, cols), cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REPLICATE)
-    return out.reshape(rows * cols, -1)[:n]
 
 
 def _batch(items: list[tuple[_Slot, np.ndarray, np.ndarray]], time_base: Fraction) -> FrameBatch:

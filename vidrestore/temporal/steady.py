@@ -14,7 +14,7 @@ import numpy as np
 
 from vidrestore.frames import FrameBatch
 from vidrestore.geometry import Box, bounding_box
-from vidrestore.temporal.propagate import follow_flow, sample_points
+from vidrestore.temporal.points import follow_flow, sample_points
 
 
 class SteadyFill:
