@@ -9,7 +9,8 @@ from test_detect_fixtures import panning_clip, tolerant_scores
 
 from vidrestore.damage import render_damage
 from vidrestore.detect import DetectOptions, detect_frames
-from vidrestore.detect.blotch import BlotchDetector, BlotchSettings, spike_detection_index
+from vidrestore.detect.blotch import BlotchDetector, BlotchSettings
+from vidrestore.detect.spikes import spike_detection_index
 
 ONLY = DetectOptions(kinds=("blotch",))
 

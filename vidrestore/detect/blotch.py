@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from vidrestore.detect.lookahead import LookaheadDecisions
+from vidrestore.detect.spikes import LumaFrame, neighbourhood_range, speck_clusters, spike_candidates_screened
 
 #: flow is computed on a luma no wider than this (DIS ultrafast at 320 px costs ~0.3 ms)
 FLOW_WIDTH = 320
@@ -71,16 +72,6 @@ class BlotchSettings:
 
 
 @dataclass
-class _Frame:
-    """What the detector keeps of one frame while it is in the window."""
-
-    position: int
-    luma: np.ndarray  # uint8 (H, W)
-    small: np.ndarray  # uint8, for flow
-    half: np.ndarray  # uint8, luma area-averaged 2x: where to look for spikes
-
-
-@dataclass
 class _Motion:
     """Motion from one frame to another, on the coarse grid (values in full-res pixels)."""
 
@@ -115,7 +106,7 @@ class BlotchDetector(LookaheadDecisions):
 
     def __init__(self, sensitivity: float = 1.0, settings: BlotchSettings | None = None) -> None:
         self.settings = settings or BlotchSettings.from_sensitivity(sensitivity)
-        self._frames: deque[_Frame] = deque(maxlen=5)
+        self._frames: deque[LumaFrame] = deque(maxlen=5)
         self._motion: dict[tuple[int, int], _Motion] = {}
         self._cut: dict[int, bool] = {}  # position p -> scene cut between p and p + 1
         self._dis: cv2.DISOpticalFlow | None = None  # set up for the frame size on first use
@@ -144,7 +135,7 @@ class BlotchDetector(LookaheadDecisions):
         ran; returns (position, mask) for the frames that became decidable, mask None where
         nothing was found."""
         half, small, link = prepared if prepared is not None else self.prepare(luma)
-        frame = _Frame(self._count, luma, small, half)
+        frame = LumaFrame(self._count, luma, small, half)
         self._count += 1
         if self._frames and link is not None:
             a = self._frames[-1].position
@@ -166,7 +157,7 @@ class BlotchDetector(LookaheadDecisions):
 
     # -----------------------------------------------------------------------------------------
 
-    def _frame(self, position: int) -> _Frame | None:
+    def _frame(self, position: int) -> LumaFrame | None:
         for f in self._frames:
             if f.position == position:
                 return f
@@ -253,13 +244,14 @@ class BlotchDetector(LookaheadDecisions):
             np.maximum(first.fit, _follow(second.fit, step)),
         )
 
-    def _detect(self, cur: _Frame, a: _Frame, b: _Frame, one_sided: bool = False) -> np.ndarray | None:
+    def _detect(self, cur: LumaFrame, a: LumaFrame, b: LumaFrame,
+                one_sided: bool = False) -> np.ndarray | None:
         s = self.settings
         if one_sided:
             s = replace(s, fit_ratio=2 * s.fit_ratio, flow_spread=0.5 * s.flow_spread)
         # candidates against the references moved by the global motion: a pan then gives few
         shifts = [_global_shift(self._motion_to(cur.position, o.position).flow) for o in (a, b)]
-        y, x, bright = _spike_candidates_screened(a, cur, b, shifts, s.spike)
+        y, x, bright = spike_candidates_screened(a, cur, b, shifts, s.spike)
         if y.size == 0 or y.size > 0.25 * cur.luma.size:
             return None  # nothing, or a frame unlike both references (a flash, a failed cut test)
         h, w = cur.luma.shape
@@ -295,7 +287,7 @@ class BlotchDetector(LookaheadDecisions):
         val, br = value[sel], bright[sel]
         for other, (yo, xo, need) in zip((a, b), places, strict=True):
             # the spike must clear the whole compensated neighbourhood, not just one pixel
-            lo, hi = _neighbourhood_range(other.luma, yo, xo)
+            lo, hi = neighbourhood_range(other.luma, yo, xo)
             sub &= np.where(br, val - hi, lo - val) > need
             ranges.append((lo, hi))
         # the two reference frames must show the same content where the spike is
@@ -306,7 +298,7 @@ class BlotchDetector(LookaheadDecisions):
         kept = int(np.count_nonzero(keep))
         if kept == 0 or kept > s.max_flagged * cur.luma.size:
             return None  # too much at once to be dust: a flash or a flicker of the whole frame
-        y, x = _speck_clusters(y[keep], x[keep], (h, w), s.max_size, s.min_pixels)
+        y, x = speck_clusters(y[keep], x[keep], (h, w), s.max_size, s.min_pixels)
         if y.size == 0:
             return None
         mask = np.zeros((h, w), dtype=bool)
@@ -316,29 +308,6 @@ class BlotchDetector(LookaheadDecisions):
             for dx in (-1, 0, 1):
                 mask[np.clip(y + dy, 0, h - 1), np.clip(x + dx, 0, w - 1)] = True
         return mask
-
-
-_RING = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
-
-
-def _neighbourhood_range(luma: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max (int16) of the 3x3 neighbourhood of each point (rows ``y``, columns ``x``,
-    at least one pixel inside the border): a grey erosion and dilation read at the few points
-    that need them instead of computed over the whole frame."""
-    w = luma.shape[1]
-    flat = (y * w + x)[:, None] + (_RING[:, 0] * w + _RING[:, 1])[None, :]
-    values = luma.ravel()[flat]
-    return values.min(axis=1).astype(np.int16), values.max(axis=1).astype(np.int16)
-
-
-def spike_detection_index(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-    """Signed SDI on uint8 lumas: the smaller of the two same-signed differences, else 0.
-
-    Positive where ``cur`` is brighter than both neighbours, negative where darker (int16).
-    """
-    up = cv2.min(cv2.subtract(cur, prev), cv2.subtract(cur, nxt)).astype(np.int16)
-    down = cv2.min(cv2.subtract(prev, cur), cv2.subtract(nxt, cur)).astype(np.int16)
-    return up - down
 
 
 def _coarse_flow(frame_width: int) -> bool:
@@ -373,75 +342,6 @@ def _shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
     if image.shape[:2] == (height, width):
         return image
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-
-
-def _spike_candidates_shifted(
-    a: np.ndarray, cur: np.ndarray, b: np.ndarray, shifts: list[tuple[int, int]], threshold: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``_spike_candidates`` against ``a`` and ``b`` moved by whole-pixel shifts (dx, dy) onto
-    ``cur``, over the part of ``cur`` both cover: views, no warped copies."""
-    h, w = cur.shape
-    y0 = max(0, *(-dy for _, dy in shifts))
-    y1 = min(h, *(h - dy for _, dy in shifts))
-    x0 = max(0, *(-dx for dx, _ in shifts))
-    x1 = min(w, *(w - dx for dx, _ in shifts))
-    if y1 - y0 < 1 or x1 - x0 < 1:
-        return (np.zeros(0, np.intp),) * 2 + (np.zeros(0, bool),)
-    (dxa, dya), (dxb, dyb) = shifts
-    y, x, bright = _spike_candidates(
-        a[y0 + dya : y1 + dya, x0 + dxa : x1 + dxa],
-        cur[y0:y1, x0:x1],
-        b[y0 + dyb : y1 + dyb, x0 + dxb : x1 + dxb],
-        threshold,
-    )
-    return y + y0, x + x0, bright
-
-
-def _spike_candidates_screened(
-    a: _Frame, cur: _Frame, b: _Frame, shifts: list[tuple[int, int]], threshold: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The full-resolution spike candidates, looked for only inside the 2x2 blocks that spike
-    at half resolution (by half the threshold: a speck at least 2 px across fills a block, a
-    block on its rim is half filled): a quarter of the full-resolution work."""
-    half_shifts = [(int(round(dx / 2)), int(round(dy / 2))) for dx, dy in shifts]
-    by, bx, _ = _spike_candidates_shifted(a.half, cur.half, b.half, half_shifts, 0.5 * threshold)
-    if by.size == 0:
-        return by, bx, np.zeros(0, bool)
-    y = (2 * by[:, None] + np.array([0, 0, 1, 1])).ravel()
-    x = (2 * bx[:, None] + np.array([0, 1, 0, 1])).ravel()
-    h, w = cur.luma.shape
-    (dxa, dya), (dxb, dyb) = shifts
-    # inside the frame, and inside both shifted references
-    y0, y1 = max(0, -dya, -dyb), min(h, h - dya, h - dyb)
-    x0, x1 = max(0, -dxa, -dxb), min(w, w - dxa, w - dxb)
-    ok = (y >= y0) & (y < y1) & (x >= x0) & (x < x1)
-    y, x = y[ok], x[ok]
-    # flat indices: one gather per image instead of a 2-D fancy index
-    flat = y * w + x
-    va = a.luma.ravel()[flat + (dya * w + dxa)]
-    vb = b.luma.ravel()[flat + (dyb * w + dxb)]
-    v = cur.luma.ravel()[flat].astype(np.int16)
-    up = v - np.maximum(va, vb)
-    down = np.minimum(va, vb) - v
-    hit = np.maximum(up, down) > threshold
-    return y[hit], x[hit], up[hit] > 0
-
-
-def _spike_candidates(
-    a: np.ndarray, cur: np.ndarray, b: np.ndarray, threshold: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pixels whose uncompensated SDI exceeds ``threshold``: (rows, cols, is_bright)."""
-    # saturating: cur - max(a, b) is the smaller brightening, min(a, b) - cur the smaller
-    # darkening, and at most one of them is non-zero
-    up = cv2.subtract(cur, cv2.max(a, b))
-    down = cv2.subtract(cv2.min(a, b), cur)
-    _, hit = cv2.threshold(cv2.max(up, down), threshold, 1, cv2.THRESH_BINARY)
-    # a flat search over a bool view of the 0/1 map: numpy's 2-D nonzero, cv2.findNonZero and
-    # a flat search over uint8 are each several times slower here
-    flat = np.flatnonzero(hit.view(bool))
-    y, x = np.divmod(flat, hit.shape[1])
-    bright = up.ravel()[flat] > 0
-    return y, x, bright
 
 
 def _robust_flow(flow: np.ndarray, coarse: tuple[int, int], scale: float) -> np.ndarray:
@@ -501,41 +401,3 @@ def _typical(error: np.ndarray, coarse: tuple[int, int]) -> np.ndarray:
     return cv2.medianBlur(e, 5) if min(coarse) >= 5 else np.full_like(e, np.median(e))
 
 
-def _speck_clusters(
-    y: np.ndarray, x: np.ndarray, shape: tuple[int, int], max_size: int, min_pixels: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Keep detections that group into compact speck-sized clusters: big clusters are motion
-    failures, thin arcs are the edges of moving objects."""
-    cell = 4  # cluster on a coarse grid: cheap, and links pixels of one speck across small gaps
-    h, w = shape
-    if y.size == 0:
-        return y, x
-    # only the grid's part around the points, with an empty rim: the same clusters (under other
-    # label numbers) as on the whole grid, for a fraction of the labelling
-    gy, gx = y // cell, x // cell
-    gy0, gx0 = int(gy.min()) - 1, int(gx.min()) - 1
-    gy, gx = gy - gy0, gx - gx0
-    grid = np.zeros((int(gy.max()) + 2, int(gx.max()) + 2), np.uint8)
-    grid[gy, gx] = 1
-    count, labels = cv2.connectedComponents(grid, connectivity=8)
-    lab = labels[gy, gx]
-    pixels = np.bincount(lab, minlength=count)
-    y0 = np.full(count, h, np.intp)
-    x0 = np.full(count, w, np.intp)
-    y1 = np.zeros(count, np.intp)
-    x1 = np.zeros(count, np.intp)
-    np.minimum.at(y0, lab, y)
-    np.minimum.at(x0, lab, x)
-    np.maximum.at(y1, lab, y)
-    np.maximum.at(x1, lab, x)
-    bh, bw = y1 - y0 + 1, x1 - x0 + 1
-    good = (bh <= max_size) & (bw <= max_size) & (pixels >= min_pixels)
-    # compact, not an arc: judged on the cells, so that a grainy speck whose pixels pass the
-    # spike test only here and there still counts as the solid blob it is
-    cells = np.bincount(labels.ravel(), minlength=count)
-    box_cells = (y1 // cell - y0 // cell + 1) * (x1 // cell - x0 // cell + 1)
-    good &= (pixels >= 0.25 * bh * bw) | (cells >= 0.5 * box_cells)
-    good &= np.maximum(bh, bw) <= 4 * np.minimum(bh, bw)
-    good[0] = False
-    keep = good[lab]
-    return y[keep], x[keep]
