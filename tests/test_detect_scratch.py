@@ -9,7 +9,8 @@ from test_detect_fixtures import panning_clip, texture, tolerant_scores
 
 from vidrestore.damage import render_damage
 from vidrestore.detect import DetectOptions, detect_frames
-from vidrestore.detect.scratch import ScratchDetector, ridge_peaks
+from vidrestore.detect.scratch import ScratchDetector
+from vidrestore.detect.scratch_lines import ridge_peaks
 
 ONLY = DetectOptions(kinds=("scratch",))
 
