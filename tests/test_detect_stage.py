@@ -214,15 +214,15 @@ def test_fix_detect_end_to_end(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("box", [(5, 9, 7, 30), (0, 240, 0, 320)])  # a speck; a whole frame
 def test_detections_are_added_to_masks_already_set(box: tuple[int, int, int, int]) -> None:
-    from vidrestore.detect.stage import _blank_masks, _merge
+    from vidrestore.detect.mask_merge import blank_masks, merge_mask
 
     y0, y1, x0, x1 = box
     mask = np.zeros((240, 320), dtype=bool)
     mask[y0:y1, x0:x1] = True
-    targets = _blank_masks(2, 240, 320)
+    targets = blank_masks(2, 240, 320)
     targets[1, 100:110, 100:110] = True  # set by the user before detection
     before = targets.copy()
-    assert _merge(mask, targets[0], targets[1]) == np.count_nonzero(mask)
+    assert merge_mask(mask, targets[0], targets[1]) == np.count_nonzero(mask)
     assert np.array_equal(targets[0], before[0] | mask) and np.array_equal(targets[1], before[1] | mask)
 
 

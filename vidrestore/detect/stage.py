@@ -8,7 +8,6 @@ into ``batch.masks`` and records it per kind in ``batch.detected``.
 
 from __future__ import annotations
 
-import mmap
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,6 +23,7 @@ from vidrestore.detect.blotch import BlotchDetector
 from vidrestore.detect.handover import HandoverDetector
 from vidrestore.detect.logo import LogoCandidate
 from vidrestore.detect.logo_stream import LogoDetector
+from vidrestore.detect.mask_merge import blank_masks, merge_mask
 from vidrestore.detect.scratch import ScratchDetector
 from vidrestore.detect.worker import PointMask, WorkerDetector, start_worker
 from vidrestore.errors import InputError, OptionError
@@ -169,7 +169,7 @@ class DamageDetector:
             batch, row = slots[pos]
             if mask is not None:
                 found, union = batch.detected[kind][row], batch.masks[row]
-                self._flagged[kind] += _merge(mask, found, union, self.options.grow)
+                self._flagged[kind] += merge_mask(mask, found, union, self.options.grow)
             waiting[pos] -= 1
             if waiting[pos] == 0:
                 self._pixels += batch.masks[row].size
@@ -192,8 +192,8 @@ class DamageDetector:
                         if self.threads and not started:  # with a worker, threads measured slower
                             pools = (ThreadPoolExecutor(1), ThreadPoolExecutor(1))
                     if batch.masks is None:
-                        batch.masks = _blank_masks(n, *shape)
-                    batch.detected = {k: _blank_masks(n, *shape) for k in kinds}
+                        batch.masks = blank_masks(n, *shape)
+                    batch.detected = {k: blank_masks(n, *shape) for k in kinds}
                 for row, (luma, prepared) in enumerate(self._prepared(batch.frames[:n], pools)):
                     slots[position] = (batch, row)
                     waiting[position] = len(self._detectors)
@@ -307,20 +307,6 @@ def _cores() -> int:
     return min(usable, max(1, cv2.getNumThreads()))
 
 
-def _blank_masks(n: int, h: int, w: int) -> np.ndarray:
-    """All-False bool (n, h, w) masks on fresh anonymous memory in ordinary 4 KiB pages.
-
-    ``np.zeros`` asks for transparent huge pages on arrays this large; writing a few detected
-    specks into one then makes the kernel find and clear a whole 2 MiB page each time, which
-    measured ~0.7 ms per mask written at 720p, against ~0.1 ms here (only the 4 KiB pages
-    written to are ever touched).
-    """
-    size = n * h * w
-    if size == 0:
-        return np.zeros((n, h, w), dtype=bool)
-    return np.frombuffer(mmap.mmap(-1, size), dtype=bool).reshape(n, h, w)
-
-
 def _prepare_first(frame: np.ndarray, detectors: list[FrameDetector]) -> tuple[np.ndarray, dict[int, Any]]:
     """One RGB frame's luma and what ``detectors`` prepare from it (by detector id)."""
     luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
@@ -333,50 +319,6 @@ def _prepare_second(
     """What ``detectors`` prepare from the luma ``first`` gives (by detector id)."""
     luma = first.result()[0]
     return {id(d): d.prepare(luma) for d in detectors}
-
-
-SPARSE_POINTS = 20000  # masks with fewer set pixels are merged point by point
-
-
-def _merge(mask: np.ndarray | PointMask, found: np.ndarray, union: np.ndarray, grow: int = 0) -> int:
-    """OR ``mask`` into ``found`` as it is and into ``union`` grown by ``grow`` px (a disc), both
-    bool (H, W), writing only near its set pixels; returns how many it has.
-
-    The targets are fresh zeroed frames, and writing a whole frame makes the system hand over
-    every page of it (about 0.5 ms per 720p frame here); detections are usually a few small
-    specks or thin lines, so only their points (or, for large masks, the rows they span) are
-    written. The set pixels are searched once for both targets.
-    """
-    # numpy's flat search is several times faster than cv2.findNonZero on a sparse frame
-    flat = mask.flat_indices if isinstance(mask, PointMask) else np.flatnonzero(mask)
-    if flat.size == 0:
-        return 0
-    _write(mask, flat, found, 0)
-    _write(mask, flat, union, grow)
-    return int(flat.size)
-
-
-def _write(mask: np.ndarray | PointMask, flat: np.ndarray, target: np.ndarray, grow: int) -> None:
-    h, w = target.shape
-    if grow > 0:
-        y, x = np.divmod(flat, w)
-        y0, y1 = max(0, int(y.min()) - grow), min(h, int(y.max()) + grow + 1)
-        x0, x1 = max(0, int(x.min()) - grow), min(w, int(x.max()) + grow + 1)
-        box = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        box[y - y0, x - x0] = 1
-        target[y0:y1, x0:x1] |= cv2.dilate(box, _disc(grow)).view(bool)
-    elif flat.size <= SPARSE_POINTS:
-        y, x = np.divmod(flat, w)
-        target[y, x] = True
-    else:
-        dense = mask.dense() if isinstance(mask, PointMask) else mask
-        rows = slice(flat[0] // w, flat[-1] // w + 1)
-        target[rows] |= dense[rows]
-
-
-def _disc(radius: int) -> np.ndarray:
-    """The structuring element `fix --dilate` grows masks with."""
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def detect_frames(
