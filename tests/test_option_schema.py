@@ -75,3 +75,53 @@ def test_the_cli_batch_mode_passes_every_option(monkeypatch: pytest.MonkeyPatch,
     assert (seen["box"], seen["dilate"], seen["window"], seen["reach"], seen["crf"], seen["batch_frames"],
             seen["temporal"]) == (("1,2,3,4",), 5, 2, 5, 20, 4, False)  # fmt: skip
     assert "workers" in seen  # the batch's own, not a segment count
+
+
+def test_the_fix_command_is_restores_keywords_plus_its_own() -> None:
+    from vidrestore.fix_options import CLI_ONLY, FIX_OPTIONS, NOT_OPTIONS, fix_parameters
+
+    keywords = [n for n in inspect.signature(restore).parameters if n not in NOT_OPTIONS]
+    assert list(FIX_OPTIONS) == keywords  # a new keyword needs its flag and help, in the same order
+    names = [p.name for p in fix_parameters()]
+    assert names == ["input", "output", *keywords, *CLI_ONLY]
+    command = [p.name for p in inspect.signature(cli.fix).parameters.values()]
+    assert command == names
+
+
+def test_every_fix_option_reaches_the_job_as_restore_gives_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """The same options through `vidrestore fix` and through `restore()` make the same job."""
+    seen: list[FixConfig] = []
+
+    class _Summary:
+        warnings: list[str] = []
+
+        def line(self) -> str:
+            return ""
+
+    def fake_run_fix(config: FixConfig, *args: object) -> _Summary:
+        seen.append(config)
+        return _Summary()
+
+    monkeypatch.setattr("vidrestore.api.run_fix", fake_run_fix)
+    config = everything_set()
+    options = restore_options(config)
+    args = ["fix", str(config.input), "-o", str(config.output)]
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            args += [flag if value else f"--no-{name.replace('_', '-')}"] if name == "temporal" else (
+                [flag] if value else [])
+        elif name == "box":
+            for spec in value:  # type: ignore[attr-defined]
+                args += [flag, spec]
+        elif name == "detect":
+            args += [flag, ",".join(value)]  # type: ignore[arg-type]
+        elif name == "detect_sensitivity":
+            args += [flag, ",".join(f"{k}={v}" for k, v in value.items())]  # type: ignore[attr-defined]
+        elif value is not None:
+            args += [flag, str(value)]
+    result = CliRunner().invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert seen == [dataclasses.replace(config, progress=True)]

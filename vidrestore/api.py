@@ -96,7 +96,7 @@ def fix_config(input: str | Path, output: str | Path, **options: object) -> FixC
     unknown = set(options) - set(_RESTORE_DEFAULTS)
     if unknown:
         raise OptionError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    detect = o["detect"]
+    detect = o["detect"] or ()  # None: not given (the command line's empty value)
     if isinstance(detect, str):
         detect = tuple(k for k in detect.split(",") if k)
     mask = o["mask"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 
@@ -72,214 +73,43 @@ def main_options(
         "  vidrestore fix film.mp4 --detect scratch,blotch -o restored.mp4"
     )
 )
-def fix(
-    input: Path = typer.Argument(
-        ..., help="Damaged video file, or a folder of frame images (PNG/JPEG/TIFF/BMP)."
-    ),
-    output: Path = typer.Option(
-        ..., "-o", "--output", help="Output video (.mp4/.mkv/.mov/...) or a folder for frame images."
-    ),
-    mask: Path | None = typer.Option(
-        None,
-        "--mask",
-        "-m",
-        help=(
-            "Mask folder (one image per frame), one image for every frame (logo), or a mask video. White "
-            "= damaged. Optionally @START-END to use it only then (seconds or HH:MM:SS[.ms], end "
-            "exclusive), e.g. logo.png@00:00:05-00:01:20."
-        ),
-    ),
-    box: list[str] | None = typer.Option(
-        None,
-        "--box",
-        help=(
-            "Fill this box: X,Y,W,H in pixels, optionally @START-END (seconds or HH:MM:SS[.ms], end "
-            "exclusive), e.g. 100,10,60,30@1-2. Repeatable. Only the box changes, only in its range."
-        ),
-    ),
-    track: str | None = typer.Option(
-        None,
-        "--track",
-        help=(
-            "Remove a moving object: MASK_IMAGE@FRAME, its mask on one frame (from 0), followed "
-            "through its shot along optical flow and re-fitted to its colours (see `vidrestore track`)."
-        ),
-    ),
-    detect: str | None = typer.Option(
-        None,
-        "--detect",
-        help="Find damage automatically: comma list of scratch,blotch,logo (united with --mask).",
-    ),
-    detect_sensitivity: str | None = typer.Option(
-        None,
-        "--detect-sensitivity",
-        help="Per-kind sensitivity for --detect, e.g. scratch=1.5,blotch=0.8 (default 1; higher finds more).",
-    ),
-    method: str = typer.Option(
-        "auto",
-        "--method",
-        help=(
-            "Hole filling: auto (gan when the packaged model's card says it beats the classical fills, "
-            "else telea), gan, telea, ns."
-        ),
-    ),
-    weights: str | None = typer.Option(
-        None, "--weights", help="GAN weights: a name in the installed weights/ or a .safetensors path."
-    ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps (GAN only)."),
-    batch_size: int | None = typer.Option(
-        None, "--batch-size", help="GAN crops per batch (default: from free memory)."
-    ),
-    texture: float = typer.Option(
-        0.0,
-        "--texture",
-        help=(
-            "0-1: give invented pixels fine detail copied from known pixels nearby whose coarse look "
-            "matches (grass instead of a flat green patch); 0 = off."
-        ),
-    ),
-    precision: str = typer.Option(
-        "fp32", "--precision", help="fp32, fp16 or bf16 (half precision on CUDA only)."
-    ),
-    temporal: bool | None = typer.Option(
-        None,
-        "--temporal/--no-temporal",
-        help=(
-            "Fill holes with real pixels from neighbouring frames along optical flow first (default: on, "
-            "for videos and frame folders alike)."
-        ),
-    ),
-    window: int = typer.Option(
-        3,
-        "--window",
-        help=(
-            "Neighbouring frames on each side used by --temporal (memory grows with it, not with video "
-            "length)."
-        ),
-    ),
-    reach: int = typer.Option(
-        12,
-        "--reach",
-        help=(
-            "Frames back and ahead searched, along chained flows, for hole pixels the window did not "
-            "fill (slow-moving holes over a still background; 0 = window only)."
-        ),
-    ),
-    dilate: int = typer.Option(3, "--dilate", help="Grow masks by N pixels (masks are usually drawn tight)."),
-    mask_threshold: int = typer.Option(
-        128, "--mask-threshold", help="Mask pixels >= this grey level are damaged."
-    ),
-    mask_resize: bool = typer.Option(
-        False, "--mask-resize", help="Resize masks of another size (nearest neighbour) instead of failing."
-    ),
-    codec: str | None = typer.Option(
-        None, "--codec",
-        help="Video encoder (libx264, libx265, libvpx-vp9, ffv1, ...); default libx264, VP9 for .webm.",
-    ),
-    crf: int = typer.Option(18, "--crf", help="Constant rate factor for x264/x265/vp9 (lower = better)."),
-    preset: str = typer.Option("medium", "--preset", help="x264/x265 speed preset (ultrafast ... veryslow)."),
-    lossless: bool = typer.Option(
-        False, "--lossless", help="Lossless video: FFV1 in .mkv, x264 RGB qp 0 otherwise."
-    ),
-    pix_fmt: str | None = typer.Option(
-        None, "--pix-fmt",
-        help="Output pixel format (default: the source's chroma and depth if the codec has them, "
-        "else yuv420p, yuv444p for odd sizes).",
-    ),
-    fps: float | None = typer.Option(
-        None, "--fps", help="Frame rate when the input is a frame folder (default 25)."
-    ),
-    batch_frames: int | None = typer.Option(
-        None,
-        "--batch-frames",
-        help="Frames per pipeline batch (default: ~24 MB of frames: 8 at 720p, 1 at 4K).",
-    ),
-    segments: int = typer.Option(
-        1,
-        "--segments",
-        help=(
-            "Split a long video into N keyframe-aligned parts repaired in parallel, then joined (same "
-            "frames, timestamps and audio as one pass)."
-        ),
-    ),
-    workers: int | None = typer.Option(
-        None, "--workers", help="Processes for --segments (default: one per segment, at most the CPU count)."
-    ),
-    ray: bool = typer.Option(
-        False,
-        "--ray",
-        help="Batch: run each video as a task on a local Ray instance (pip install vidrestore[ray]).",
-    ),
-    ray_address: str | None = typer.Option(
-        None, "--ray-address", help="Batch: Ray cluster address (implies --ray), e.g. ray://head:10001."
-    ),
-    report: Path | None = typer.Option(
-        None, "--report", help="Batch: JSON report path (default OUTPUT/vidrestore-report.json)."
-    ),
-    retries: int = typer.Option(
-        1, "--retries", help="Batch: retries of a failed video before it is reported as failed."
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
-    strict: bool = typer.Option(
-        False, "--strict", help="Stop at the first corrupt packet instead of skipping it."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
-) -> None:
+def fix(**values: Any) -> None:
     """Repair INPUT into OUTPUT, changing only the pixels inside the masks.
 
     The output keeps the input's frame count, size, frame rate, timestamps, rotation, colour tags,
     audio and subtitles. It is written to a hidden temp file and renamed when complete.
     """
-    from vidrestore.api import run_fix
-    from vidrestore.config import EncodeOptions, FixConfig, InpaintOptions, MaskOptions
-
-    config = FixConfig(
-        input=input,
-        output=output,
-        mask=mask,
-        boxes=tuple(box or ()),
-        track=track,
-        detect=tuple(k.strip() for k in detect.split(",") if k.strip()) if detect else (),
-        masks=MaskOptions(threshold=mask_threshold, dilate=dilate, resize=mask_resize),
-        inpaint=InpaintOptions(
-            method=method, weights=weights, device=device, batch_size=batch_size, precision=precision,
-            texture=texture,
-        ),
-        encode=EncodeOptions(
-            codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt, fps=fps
-        ),
-        detect_sensitivity=_parse_sensitivity(detect_sensitivity),
-        temporal=temporal,
-        window=window,
-        reach=reach,
-        segments=segments,
-        workers=workers,
-        overwrite=overwrite,
-        batch_frames=batch_frames,
-        strict=strict,
-        progress=not quiet,
-    )
+    from vidrestore.api import fix_config, run_fix
     from vidrestore.batch import is_batch_input
+    from vidrestore.fix_options import CLI_ONLY
+
+    cli = {name: values.pop(name) for name in CLI_ONLY}
+    debug, quiet = cli["debug"], cli["quiet"]
+    source = values.pop("input")
+    # the options are restore()'s keywords: one mapping to the job for the API, the CLI and batches
+    config = guarded(debug, lambda: fix_config(source, values.pop("output"), progress=not quiet, **values))
     from vidrestore.io.regions import parse_boxes
 
     guarded(debug, lambda: parse_boxes(config.boxes))  # a bad spec fails at once, not per video
-    if is_batch_input(input):
-        _fix_batch(
-            config,
-            str(input),
-            workers,
-            "local" if ray and not ray_address else ray_address,
-            report,
-            retries,
-            debug,
-        )
+    if is_batch_input(source):
+        ray = "local" if cli["ray"] and not cli["ray_address"] else cli["ray_address"]
+        _fix_batch(config, str(source), config.workers, ray, cli["report"], cli["retries"], debug)
         return
     summary = guarded(debug, lambda: run_fix(config))
     if not quiet:
         for warning in summary.warnings:
             typer.echo(f"vidrestore: warning: {warning}", err=True)
         typer.echo(summary.line())
+
+
+def _fix_signature() -> None:
+    """Give `fix` the parameters typer reads: generated from the option table (fix_options)."""
+    from vidrestore.fix_options import fix_parameters
+
+    fix.__signature__ = inspect.Signature(fix_parameters())  # type: ignore[attr-defined]
+
+
+_fix_signature()
 
 
 def _fix_batch(
@@ -314,13 +144,6 @@ def _fix_batch(
         typer.echo(result.line())
     if result.exit_code:
         raise typer.Exit(result.exit_code)
-
-
-def _parse_sensitivity(spec: str | None) -> dict[str, float]:
-    """'scratch=1.5,blotch=0.8' -> {'scratch': 1.5, 'blotch': 0.8}; a bad spec is a one-line error."""
-    from vidrestore.api import parse_sensitivity
-
-    return guarded(False, lambda: parse_sensitivity(spec))
 
 
 def _sensitivities(scratch: float, blotch: float, logo: float) -> dict[str, float]:
