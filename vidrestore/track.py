@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from vidrestore.geometry import margin_box
+from vidrestore.temporal.flow import dis_flow
 from vidrestore.temporal.scenecut import is_cut, thumbnail
 
 
@@ -62,7 +63,7 @@ class MaskTracker:
 
     def __init__(self, options: TrackOptions, first: _Step, mask: np.ndarray) -> None:
         self.options = options
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self._dis = dis_flow("track")
         self.previous = first
         self.mask = mask
         self.rejected = 0

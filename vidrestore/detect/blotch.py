@@ -30,6 +30,7 @@ import numpy as np
 
 from vidrestore.detect.lookahead import LookaheadDecisions
 from vidrestore.detect.spikes import LumaFrame, neighbourhood_range, speck_clusters, spike_candidates_screened
+from vidrestore.temporal.flow import dis_flow
 
 #: flow is computed on a luma no wider than this (DIS ultrafast at 320 px costs ~0.3 ms)
 FLOW_WIDTH = 320
@@ -169,7 +170,7 @@ class BlotchDetector(LookaheadDecisions):
         coarse_flow = _coarse_flow(shape[1])
         if self._dis is None:
             # set up once: changing the finest scale between calls changes later flows
-            self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+            self._dis = dis_flow("detect")
             if coarse_flow:
                 self._dis.setFinestScale(1)  # the ultrafast preset's is 2
             self._dis.setPatchStride(_patch_stride(shape[1]))

@@ -10,14 +10,27 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+#: DIS presets by use: the one place flow is set up. Each user keeps its own instance (DIS keeps
+#: state between calls) and may tune it further for its frame size.
+DIS_PRESETS = {
+    "detect": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,  # blotch detection: every frame, a coarse grid suffices
+    "propagate": cv2.DISOPTICAL_FLOW_PRESET_FAST,  # several pairs per frame; checked forward-backward
+    "track": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,  # one pair per frame, an outline must follow closely
+    "train": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,  # the temporal loss's reference flow (offline)
+}
+
+
+def dis_flow(use: str) -> cv2.DISOpticalFlow:
+    """A DIS optical flow instance set up for ``use`` (a key of ``DIS_PRESETS``)."""
+    return cv2.DISOpticalFlow_create(DIS_PRESETS[use])
+
 
 def optical_flow(frame_a: np.ndarray, frame_b: np.ndarray) -> np.ndarray:
     """Flow from ``frame_a`` to ``frame_b`` (uint8 RGB or grey (H, W[, 3])) -> float32 (H, W, 2)."""
     if frame_a.shape != frame_b.shape:
         raise ValueError(f"frames differ in shape: {frame_a.shape} vs {frame_b.shape}")
     grey_a, grey_b = _grey(frame_a), _grey(frame_b)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return dis.calc(grey_a, grey_b, None).astype(np.float32)
+    return dis_flow("train").calc(grey_a, grey_b, None).astype(np.float32)
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ from vidrestore.frames import FrameBatch
 from vidrestore.geometry import bounding_box, margin_box
 from vidrestore.temporal.candidates import Candidates
 from vidrestore.temporal.completion import complete_flow
-from vidrestore.temporal.flow import consistent_flow_mask
+from vidrestore.temporal.flow import consistent_flow_mask, dis_flow
 from vidrestore.temporal.points import follow_flow, grow, hide_hole, sample_points
 from vidrestore.temporal.scenecut import is_cut, thumbnail
 
@@ -95,7 +95,7 @@ class TemporalPropagation:
         self.lookahead = max(self.options.window, self.options.reach)
         self.stats = PropagationStats()
         self.count_range: tuple[int, int] | None = None  # count only these frames (segments' own)
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self._dis = dis_flow("propagate")
         self._flows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._shot = 0
         self._last_thumb: np.ndarray | None = None
