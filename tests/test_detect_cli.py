@@ -183,3 +183,27 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], message: s
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vidrestore: error:"), lines
     assert message.replace("NOTVIDEO", "junk.mp4") in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("error", [RuntimeError("disk gone"), KeyboardInterrupt()])
+def test_a_detect_failing_midway_leaves_no_masks_no_preview_and_no_litter(
+    clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException,
+) -> None:
+    """`detect` runs through the same pipeline as `fix`: a failure after some masks were written
+    removes them and the half-written preview."""
+    import vidrestore.detection as detection
+
+    real = detection._MaskRecorder.run
+
+    def failing(self, batches):  # noqa: ANN001, ANN202
+        for n, batch in enumerate(real(self, batches)):
+            if n == 1:
+                raise error
+            yield batch
+
+    monkeypatch.setattr(detection._MaskRecorder, "run", failing)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(type(error)):
+        detect(clip, out / "masks", preview=out / "preview.mp4", kinds=("blotch",))
+    assert sorted(p.name for p in out.iterdir()) == []

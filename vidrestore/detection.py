@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,13 +17,13 @@ from tqdm import tqdm
 from vidrestore.detect.probe import probe_for
 from vidrestore.detect.report import tint_one
 from vidrestore.errors import OptionError, OutputError
+from vidrestore.frames import FrameBatch
 from vidrestore.io.atomic import check_output, commit, discard, temp_path_for
 from vidrestore.io.decode import open_source
-from vidrestore.io.encode import EncodeOptions, VideoSink
+from vidrestore.io.encode import EncodeOptions, FrameSink, VideoSink
 from vidrestore.io.paths import is_video_path
 from vidrestore.io.regions import FrameClock
-from vidrestore.io.threads import BackgroundIterator
-from vidrestore.pipeline import batch_frames
+from vidrestore.pipeline import Stage, run_pipeline
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def detect(
     options = DetectOptions(
         kinds=tuple(kinds), **{f"{k}_sensitivity": v for k, v in (sensitivity or {}).items()}
     )
-    source = open_source(input, fps=fps)
+    source = open_source(input, fps=fps)  # run_pipeline closes it
     info = source.info
     try:
         probed = probe_for(input, options.kinds, options.logo_sensitivity, options.logo_frames, fps)
@@ -102,45 +103,32 @@ def detect(
         source.close()
         raise
     detector = DamageDetector(options, logo_candidates=probed)
-    clock_of = FrameClock(info.time_base, info.start_pts, info.fps)
-    times: list[float] = []  # each frame's time, for the logos' ranges (8 bytes a frame)
     temp = temp_path_for(out_dir, directory=True) if out_dir is not None else None
-    sink = VideoSink(preview_path, info, EncodeOptions(fps=fps)) if preview_path is not None else None
     names = [Path(n).stem + ".png" for n in info.frame_names] if info.frame_names else None
+    recorder = _MaskRecorder(temp, names, FrameClock(info.time_base, info.start_pts, info.fps))
+    stages: list[Stage] = [detector, recorder]
+    sink: FrameSink = _NoVideo()
+    if preview_path is not None:
+        stages.append(_TintDetected())
+        try:
+            sink = VideoSink(preview_path, info, EncodeOptions(fps=fps))
+        except BaseException:
+            source.close()
+            raise
     started = time.perf_counter()
-    frames = 0
-    decoded = BackgroundIterator(batch_frames(source.frames(), 8, info.time_base), maxsize=2)
     bar = tqdm(
         total=info.frame_count, unit="frame", desc="detect", disable=not (progress and sys.stderr.isatty())
     )
     try:
         with bar:
-            for batch in detector.run(iter(decoded)):
-                masks = batch.ensure_masks()
-                for i, index in enumerate(batch.indices):
-                    times.append(float(clock_of.seconds(index, batch.pts[i])))
-                    if temp is not None:
-                        name = names[index] if names else f"{index:06d}.png"
-                        cv2.imwrite(str(temp / name), masks[i].astype(np.uint8) * 255)
-                    if sink is not None:
-                        sink.write(
-                            index, batch.pts[i], tint_one(batch.frames[i], batch.detected, i)
-                        )
-                frames += len(batch)
-                bar.update(len(batch))
-        if sink is not None:
-            sink.close()
+            result = run_pipeline(source, stages, sink, batch_size=8, on_batch=lambda b: bar.update(len(b)))
         if temp is not None:
             commit(temp, out_dir)
     except BaseException:
-        if sink is not None:
-            sink.abort()
         if temp is not None:
             discard(temp)
         raise
-    finally:
-        decoded.close()
-        source.close()
+    frames, times = result.frames_written, recorder.times
     return DetectSummary(
         frames,
         detector.summary(),
@@ -149,6 +137,52 @@ def detect(
         str(preview_path) if preview_path else None,
         logo_presence(detector.logo_ranges(), times, float(1 / info.fps) if info.fps else 0.04),
     )
+
+
+class _MaskRecorder:
+    """Stage: writes each frame's mask as a PNG into ``folder`` (None: report only) and keeps each
+    frame's time, for the logos' ranges (8 bytes a frame)."""
+
+    def __init__(self, folder: Path | None, names: list[str] | None, clock: FrameClock) -> None:
+        self.folder, self.names, self.clock = folder, names, clock
+        self.times: list[float] = []
+
+    def run(self, batches: Iterator[FrameBatch]) -> Iterator[FrameBatch]:
+        for batch in batches:
+            masks = batch.ensure_masks()
+            for i, index in enumerate(batch.indices):
+                self.times.append(float(self.clock.seconds(index, batch.pts[i])))
+                if self.folder is not None:
+                    name = self.names[index] if self.names else f"{index:06d}.png"
+                    cv2.imwrite(str(self.folder / name), masks[i].astype(np.uint8) * 255)
+            yield batch
+
+
+class _TintDetected:
+    """Stage: the frames become the preview, with each kind of damage found tinted."""
+
+    def run(self, batches: Iterator[FrameBatch]) -> Iterator[FrameBatch]:
+        for batch in batches:
+            batch.frames = np.stack([tint_one(batch.frames[i], batch.detected, i) for i in range(len(batch))])
+            yield batch
+
+
+class _NoVideo:
+    """Sink for a run without a preview: counts the frames, writes nothing."""
+
+    def __init__(self) -> None:
+        self.frames_written = 0
+        self.warnings: list[str] = []
+
+    def write(self, index: int, pts: int | None, image: np.ndarray, untouched: bool = False,
+              deep: np.ndarray | None = None) -> None:
+        self.frames_written += 1
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
 
 
 def logo_presence(
