@@ -165,3 +165,32 @@ def test_720p_frames_coarser_flow_input_finds_specks_and_leaves_a_cut_alone() ->
     assert found["blotch"][3, 296:305, 396:405].mean() > 0.8
     assert found["blotch"][8, 196:205, 896:905].mean() > 0.8
     assert found["blotch"][5:7].mean() < 0.001
+
+
+def test_a_speck_found_again_nearby_in_both_neighbours_is_moving_content_not_dust() -> None:
+    """A foot swinging across still ground spikes like a blotch where the motion cells follow the
+    ground; its patch lies a few pixels away in the frames before and after, a blotch's does not."""
+    from vidrestore.detect.spikes import drop_moving_specks
+
+    rng = np.random.default_rng(0)
+    ground = rng.integers(90, 160, (120, 160)).astype(np.uint8)
+    ground = cv2.GaussianBlur(ground, (5, 5), 0)
+
+    def with_square(x: int, y: int = 60) -> np.ndarray:
+        frame = ground.copy()
+        frame[y : y + 6, x : x + 6] = 20
+        return frame
+
+    prev, cur, nxt = with_square(52), with_square(60), with_square(68)  # moving 8 px a frame
+    ys, xs = np.mgrid[60:66, 60:66]
+    y, x = ys.ravel(), xs.ravel()
+    refs = [(prev, (0, 0)), (nxt, (0, 0))]
+    kept_y, _ = drop_moving_specks(y, x, cur, refs, radius=12, ratio=3.0)
+    assert kept_y.size == 0  # found again 8 px away on both sides: moving content
+    blotched = ground.copy()
+    blotched[60:66, 60:66] = 20
+    kept_y, _ = drop_moving_specks(y, x, blotched, [(ground, (0, 0)), (ground, (0, 0))], radius=12, ratio=3.0)
+    assert kept_y.size == y.size  # new on its frame: a blotch
+    # the same moving square is kept when the search cannot reach it (radius below its step)
+    kept_y, _ = drop_moving_specks(y, x, cur, refs, radius=4, ratio=3.0)
+    assert kept_y.size == y.size

@@ -151,3 +151,43 @@ def speck_clusters(
     good[0] = False
     keep = good[lab]
     return y[keep], x[keep]
+
+
+def drop_moving_specks(
+    y: np.ndarray, x: np.ndarray, luma: np.ndarray, references: list[tuple[np.ndarray, tuple[int, int]]],
+    radius: int, ratio: float, context: int = 3,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The speck points (y, x) less the specks that are moving content.
+
+    A blotch is new on its frame: nothing like it lies near its place in the frames before and
+    after. A walking foot or a swinging hand spikes just like one when the motion around it is
+    the background's (the coarse motion cells follow the ground), but its patch is found again a
+    few pixels away in both neighbours. So each speck's patch (its box plus ``context`` pixels) is
+    searched for within ``radius`` pixels of its place moved by the global motion in each
+    reference (luma, (dx, dy)); where the best match in both is ``ratio`` times closer (squared
+    error) than that place itself, the speck is dropped. Near the border a speck is kept.
+    """
+    h, w = luma.shape
+    mask = np.zeros((h, w), np.uint8)
+    mask[y, x] = 1
+    mask = cv2.dilate(mask, np.ones((5, 5), np.uint8))  # one speck's points may lie apart
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    keep = np.ones(count, bool)
+    for label in range(1, count):
+        bx, by, bw, bh = (int(v) for v in stats[label, :4])
+        y0, y1 = max(0, by - context), min(h, by + bh + context)
+        x0, x1 = max(0, bx - context), min(w, bx + bw + context)
+        patch = luma[y0:y1, x0:x1].astype(np.float32)
+        moving = True
+        for ref, (dx, dy) in references:
+            sy0, sy1, sx0, sx1 = y0 + dy - radius, y1 + dy + radius, x0 + dx - radius, x1 + dx + radius
+            if sy0 < 0 or sx0 < 0 or sy1 > h or sx1 > w:
+                moving = False
+                break
+            scores = cv2.matchTemplate(ref[sy0:sy1, sx0:sx1].astype(np.float32), patch, cv2.TM_SQDIFF)
+            if not float(scores.min()) * ratio < float(scores[radius, radius]):
+                moving = False
+                break
+        keep[label] = not moving
+    kept = keep[labels[y, x]]
+    return y[kept], x[kept]
