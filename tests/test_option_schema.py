@@ -125,3 +125,13 @@ def test_every_fix_option_reaches_the_job_as_restore_gives_it(
     result = CliRunner().invoke(cli.app, args)
     assert result.exit_code == 0, result.output
     assert seen == [dataclasses.replace(config, progress=True)]
+
+
+def test_the_readme_lists_every_fix_option() -> None:
+    """The README's option table is for users; an option missing there is an option nobody finds."""
+    from vidrestore.fix_options import CLI_ONLY, FIX_OPTIONS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("### Options of `fix`") : readme.index("## Guarantees")]
+    missing = [name for name in [*FIX_OPTIONS, *CLI_ONLY] if "--" + name.replace("_", "-") not in table]
+    assert missing == []
