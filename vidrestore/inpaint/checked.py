@@ -79,7 +79,7 @@ class CheckedInpainter:
     settle: int = 4
     every: int = 8
     longest: int = 32  # the longest interval between tests of a settled place
-    copies: int = 1  # test copies per hole group (see hole_groups; 2 lost on the reporting seeds, docs/experiments.md)
+    copies: int = 1  # test copies per hole group (hole_groups); 2 lost on the reporting seeds
     places: list[_Place] = field(default_factory=list)
     chosen: dict[str, int] = field(default_factory=dict)  # hole pixels given to each backend
     calls: int = 0
