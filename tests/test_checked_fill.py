@@ -168,3 +168,14 @@ def test_two_test_copies_sit_on_both_sides_and_neither_touches_a_hole() -> None:
     (two,) = hole_groups(mask, copies=2)
     assert int(two.probe.sum()) == 2 * int(one.probe.sum()) and not (two.probe & mask).any()
     assert two.probe[:, :50].any() and two.probe[:, 70:].any()  # left and right of the hole
+
+
+def test_the_first_backend_keeps_a_hole_unless_another_is_clearly_better() -> None:
+    """One copy beside a hole is a noisy test: a 10% lower error is not enough to leave the
+    generator, a 4x lower one is."""
+    frames, masks = _scene(100)
+    close = [_Constant("generator", 120), _Constant("other", 81)]  # squared errors 400 and 361
+    assert (CheckedInpainter(close).inpaint(frames, masks)[masks] == 120).all()
+    assert (CheckedInpainter(close, first_weight=1.0).inpaint(frames, masks)[masks] == 81).all()
+    clear = [_Constant("generator", 120), _Constant("other", 90)]  # 400 and 100
+    assert (CheckedInpainter(clear).inpaint(frames, masks)[masks] == 90).all()
