@@ -168,13 +168,16 @@ def drop_moving_specks(
     error) than that place itself, the speck is dropped. Near the border a speck is kept.
     """
     h, w = luma.shape
-    mask = np.zeros((h, w), np.uint8)
-    mask[y, x] = 1
+    # the specks are grouped on the box around them only (a few specks in a 720p frame)
+    oy, ox = int(y.min()) - 2, int(x.min()) - 2
+    mask = np.zeros((int(y.max()) - oy + 3, int(x.max()) - ox + 3), np.uint8)
+    mask[y - oy, x - ox] = 1
     mask = cv2.dilate(mask, np.ones((5, 5), np.uint8))  # one speck's points may lie apart
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     keep = np.ones(count, bool)
     for label in range(1, count):
         bx, by, bw, bh = (int(v) for v in stats[label, :4])
+        bx, by = bx + ox, by + oy
         y0, y1 = max(0, by - context), min(h, by + bh + context)
         x0, x1 = max(0, bx - context), min(w, bx + bw + context)
         patch = luma[y0:y1, x0:x1].astype(np.float32)
@@ -189,5 +192,5 @@ def drop_moving_specks(
                 moving = False
                 break
         keep[label] = not moving
-    kept = keep[labels[y, x]]
+    kept = keep[labels[y - oy, x - ox]]
     return y[kept], x[kept]
