@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vidrestore.detect.probe import probe_for
-from vidrestore.detect.report import tint_one
+from vidrestore.detect.report import tint_detected
 from vidrestore.errors import OptionError, OutputError
 from vidrestore.frames import FrameBatch
 from vidrestore.io.atomic import check_output, commit, discard, temp_path_for
@@ -163,7 +163,7 @@ class _TintDetected:
 
     def run(self, batches: Iterator[FrameBatch]) -> Iterator[FrameBatch]:
         for batch in batches:
-            batch.frames = np.stack([tint_one(batch.frames[i], batch.detected, i) for i in range(len(batch))])
+            batch.frames = tint_detected(batch.frames, batch.detected)
             yield batch
 
 

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from vidrestore.detect.report import tint_detected, tint_one
+from vidrestore.detect.report import tint_detected
 from vidrestore.detect.stage import DETECTOR_KINDS, DamageDetector, DetectOptions, detect_frames
 
 __all__ = [
@@ -15,5 +15,4 @@ __all__ = [
     "DetectOptions",
     "detect_frames",
     "tint_detected",
-    "tint_one",
 ]

@@ -17,7 +17,3 @@ def tint_detected(frames: np.ndarray, detected: dict[str, np.ndarray], strength:
         out[sel] = out[sel] * (1 - strength) + colour * strength
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
-
-def tint_one(frame: np.ndarray, detected: dict[str, np.ndarray], i: int) -> np.ndarray:
-    """Frame ``i`` of a batch (uint8 (H, W, 3)) tinted with that frame's detections."""
-    return tint_detected(frame[None], {k: m[i : i + 1] for k, m in detected.items()})[0]
