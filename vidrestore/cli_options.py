@@ -46,20 +46,25 @@ def command_from_dataclass(
         if annotation is None:
             continue
         default = f.default if f.default is not dataclasses.MISSING else None
-        flag = "--" + f.name.replace("_", "-")
-        if annotation is bool:
-            decl = [f"{flag}/--no-{f.name.replace('_', '-')}"]
-        else:
-            decl = [flag]
         if str(f.type) == "tuple[str, ...]":
             default = None
-        option = typer.Option(default, *decl, help=helps.get(f.name, ""), show_default=default is not None)
-        params.append(
-            inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
-        )
+        params.append(option_parameter(f.name, annotation, default, helps.get(f.name, ""),
+                                       negatable=annotation is bool, show_default=default is not None))
 
     def command(**values: Any) -> None:
         run(values)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     return command
+
+
+def option_parameter(
+    name: str, annotation: Any, default: Any, help: str, *, negatable: bool = False,
+    flags: tuple[str, ...] = (), show_default: bool = True,
+) -> inspect.Parameter:
+    """One keyword-only parameter that typer reads as ``--name`` (with ``--no-name`` when
+    ``negatable``, and any extra short ``flags``)."""
+    flag = "--" + name.replace("_", "-")
+    decl = f"{flag}/--no-{name.replace('_', '-')}" if negatable else flag
+    option = typer.Option(default, decl, *flags, help=help, show_default=show_default)
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)

@@ -15,6 +15,8 @@ from typing import Any
 
 import typer
 
+from vidrestore.cli_options import option_parameter
+
 
 @dataclass(frozen=True)
 class FixOption:
@@ -127,10 +129,7 @@ def fix_parameters() -> list[inspect.Parameter]:
 
 
 def _option(name: str, kind: Any, default: Any, flags: tuple[str, ...], text: str) -> inspect.Parameter:
-    flag = "--" + name.replace("_", "-")
-    if kind == bool | None:  # three states: on, off, or left to the job (--temporal)
-        flag = f"{flag}/--no-{name.replace('_', '-')}"
-    if isinstance(default, tuple) or default == ():
+    if isinstance(default, tuple):  # an empty tuple means "none given": typer's None
         default = None
-    option = typer.Option(default, flag, *flags, help=text)
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+    # only a three-state option (on, off, or left to the job: --temporal) gets a --no- form
+    return option_parameter(name, kind, default, text, negatable=kind == bool | None, flags=flags)
