@@ -254,8 +254,9 @@ def hole_groups(mask: np.ndarray, copies: int = 1) -> list[_Group]:
     near = np.ascontiguousarray(mask[y0:y1, x0:x1]).view(np.uint8)
     joined = cv2.dilate(near, np.ones((5, 5), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    clearance = np.ones((2 * _GAP + 1, 2 * _GAP + 1), np.uint8)
     taken = np.zeros((h, w), bool)
-    taken[y0:y1, x0:x1] = cv2.dilate(near, np.ones((2 * _GAP + 1, 2 * _GAP + 1), np.uint8)).astype(bool)
+    taken[y0:y1, x0:x1] = cv2.dilate(near, clearance).astype(bool)
     groups = []
     for label in range(1, count):
         x, y, bw, bh = (int(v) for v in stats[label, :4])
@@ -270,8 +271,7 @@ def hole_groups(mask: np.ndarray, copies: int = 1) -> list[_Group]:
             moved = _shift(pixels, dx, dy, x, y, bw, bh)
             gy0, gy1, gx0, gx1 = grown_box((y + dy, y + dy + bh, x + dx, x + dx + bw), _GAP, (h, w))
             near = np.s_[gy0:gy1, gx0:gx1]  # the copy and its clearance: all the dilation can reach
-            kernel = np.ones((2 * _GAP + 1,) * 2, np.uint8)
-            grown = cv2.dilate(moved[near].view(np.uint8), kernel).astype(bool)
+            grown = cv2.dilate(moved[near].view(np.uint8), clearance).astype(bool)
             if not (grown & taken[near]).any():
                 probe = moved if probe is None else probe | moved
                 copy_box = (y + dy, y + dy + bh, x + dx, x + dx + bw)
