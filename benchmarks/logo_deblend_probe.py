@@ -1,0 +1,190 @@
+"""How much a see-through fill could win on semi-transparent logos, and how far one estimator gets.
+
+A burned-in logo is usually an overlay: observed = (1 - a) * truth + a * colour, with a fixed
+opacity map ``a`` and colour. Where ``a`` < 1 the truth is still there, dimmed, and
+truth = (observed - a * colour) / (1 - a) recovers it exactly. `fix` treats every masked pixel
+as lost; this probe measures, on the quality suite's logo damage, what inverting the overlay
+would give (hole PSNR, dB) with
+
+- ``oracle``: the renderer's own opacity map and colour (the upper bound), and
+- ``plate``: one opacity for the whole plate, estimated from the frames alone: per pixel, the
+  least-squares opacity against a Telea fill; the mode of those values over well-conditioned
+  pixels is the plate's opacity (the colour is re-estimated from the plate, three rounds from
+  white); pixels near it are inverted, pixels near 0 kept as observed, the rest keep the fill.
+- ``plate + labels``: the same opacity, and each pixel labelled clear (0), plate, letters (plate
+  + 0.3) or lost by iterated conditional modes: the label whose inverted pixels best continue
+  their four neighbours' (mean absolute difference over 8 frames, capped), plus ``BETA`` for each
+  neighbour with another label; a lost pixel pays ``LOST`` per neighbour and keeps the fill.
+
+    python benchmarks/logo_deblend_probe.py --seeds 5,6,7   # tuning seeds only
+
+Nothing here is used by `fix`; see docs/experiments.md ("Seeing through a semi-transparent logo").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import vidrestore.damage as damage  # noqa: E402
+from vidrestore.evaluate import load_clip, synthetic_damage  # noqa: E402
+from vidrestore.metrics import psnr  # noqa: E402
+
+CLIPS_DIR = ROOT.parent / "shared" / "data" / "clips"
+SEGMENTS = {"bbb80": ("bigbuckbunny.mp4", 80), "carphone0": ("carphone.mp4", 0),
+            "vtest0": ("vtest.avi", 0), "vtest400": ("vtest.avi", 400),
+            "tree0": ("tree.avi", 0), "tree20": ("tree.avi", 20)}
+WHITE = np.full(3, 255.0, np.float32)
+
+
+def telea(frames: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    mask = hole.astype(np.uint8) * 255
+    return np.stack([cv2.inpaint(f, mask, 5, cv2.INPAINT_TELEA) for f in frames])
+
+
+def invert(observed: np.ndarray, alpha: np.ndarray, colour: np.ndarray, use: np.ndarray,
+           fallback: np.ndarray) -> np.ndarray:
+    """The overlay undone where ``use`` (H, W), ``fallback`` elsewhere."""
+    o = observed.astype(np.float32)
+    a = np.minimum(alpha, 0.99)[None, ..., None]
+    truth = (o - a * colour) / (1 - a)
+    out = np.where(use[None, ..., None], truth, fallback.astype(np.float32))
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+BETA, LOST, TOLERANCE = 4.0, 12.0, 0.08
+
+
+def opacity_map(o: np.ndarray, p: np.ndarray, colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel least-squares opacity of observed ``o`` over fill ``p`` (median-filtered), and
+    the weight behind it (how far the fill is from the colour)."""
+    d = colour - p
+    num, den = ((o - p) * d).sum(axis=(0, 3)), (d * d).sum(axis=(0, 3))
+    per_pixel = cv2.medianBlur(np.clip(num / np.maximum(den, 1e-3), 0, 1).astype(np.float32), 5)
+    return per_pixel, den / (len(o) * 3)
+
+
+def plate_opacity(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray
+                  ) -> tuple[float | None, np.ndarray, np.ndarray]:
+    """(plate opacity or None, per-pixel opacity, colour) from the frames and a fill."""
+    o, p = observed.astype(np.float32), fill.astype(np.float32)
+    colour, plate = WHITE.copy(), None
+    for _ in range(3):
+        per_pixel, weight = opacity_map(o, p, colour)
+        values = per_pixel[hole & (weight > 40**2)]
+        if values.size < 20:
+            return None, per_pixel, colour
+        hist, edges = np.histogram(values, bins=95, range=(0.05, 1.0))
+        peak = edges[int(np.argmax(np.convolve(hist, np.ones(5) / 5, mode="same")))] + 0.005
+        plate = float(np.median(values[np.abs(values - peak) < TOLERANCE]))
+        on_plate = hole & (np.abs(per_pixel - plate) < TOLERANCE)
+        colour = np.clip(((o[:, on_plate] - (1 - plate) * p[:, on_plate]) / plate).reshape(-1, 3).mean(0),
+                         0, 255).astype(np.float32)
+    return plate, per_pixel, colour
+
+
+def plate_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """The ``plate`` estimator above."""
+    plate, per_pixel, colour = plate_opacity(observed, hole, fill)
+    if plate is None or plate > 0.9:
+        return fill
+    inverted = invert(observed, np.full(hole.shape, plate, np.float32), colour,
+                      hole & (np.abs(per_pixel - plate) < TOLERANCE), fill)
+    return np.where((hole & (per_pixel < 0.04))[None, ..., None], observed, inverted)
+
+
+def _shifted(x: np.ndarray, dy: int, dx: int, fill: float | int | bool) -> np.ndarray:
+    """``x[..., y + dy, x + dx]`` at (y, x), ``fill`` past the edge."""
+    out = np.full_like(x, fill)
+    h, w = x.shape[-2:]
+    out[..., max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)] = \
+        x[..., max(0, dy) : h - max(0, -dy), max(0, dx) : w - max(0, -dx)]
+    return out
+
+
+def labelled_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """The ``plate + labels`` estimator above."""
+    plate, per_pixel, colour = plate_opacity(observed, hole, fill)
+    if plate is None or plate > 0.9:
+        return fill
+    levels = [0.0, plate, min(plate + 0.3, 0.97), 1.0]  # the last: lost, keeps the fill
+    ys, xs = np.nonzero(hole)
+    y0, y1 = max(ys.min() - 4, 0), min(ys.max() + 5, hole.shape[0])
+    x0, x1 = max(xs.min() - 4, 0), min(xs.max() + 5, hole.shape[1])
+    region = hole[y0:y1, x0:x1]
+    picks = np.linspace(0, len(observed) - 1, min(len(observed), 8)).astype(int)
+    o = np.moveaxis(observed[picks, y0:y1, x0:x1].astype(np.float32), 3, 1).reshape(-1, *region.shape)
+    c = np.tile(colour, len(picks))[:, None, None]
+    inverted = np.stack([(o - a * c) / (1 - a) if a < 0.9 else o for a in levels])
+    usable = np.array([a < 0.9 for a in levels])
+    start = np.argmin(np.abs(per_pixel[y0:y1, x0:x1, None] - np.array(levels[:-1])), axis=-1)
+    labels = np.where(region, start, -1)
+    for _ in range(6):
+        current = o.copy()
+        for k in range(len(levels)):
+            current = np.where((labels == k)[None], inverted[k], current)
+        known = (labels < 0) | usable[np.clip(labels, 0, None)]
+        cost = np.zeros((len(levels),) + region.shape, np.float32)
+        for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+            n_value, n_label = _shifted(current, dy, dx, 0.0), _shifted(labels, dy, dx, -2)
+            n_known = _shifted(known, dy, dx, False) & (n_label > -2)
+            for k in range(len(levels)):
+                if usable[k]:
+                    gap = np.abs(np.clip(inverted[k], -50, 305) - n_value).mean(axis=0)
+                    cost[k] += np.where(n_known, np.minimum(gap, 60.0), 0.0)
+                else:
+                    cost[k] += np.where(n_known, LOST, 0.0)
+                cost[k] += BETA * ((n_label != k) & (n_label > -2))
+        labels = np.where(region, np.argmin(cost, axis=0), -1)
+    alpha = np.zeros(hole.shape, np.float32)
+    full = np.full(hole.shape, -1)
+    full[y0:y1, x0:x1] = labels
+    for k, a in enumerate(levels):
+        alpha[full == k] = a
+    return invert(observed, alpha, colour, hole & (full >= 0) & (alpha < 0.9), fill)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="5,6,7")
+    parser.add_argument("--segments", default=",".join(SEGMENTS))
+    args = parser.parse_args()
+    captured: dict[str, np.ndarray] = {}
+    emblem = damage.logo_emblem
+
+    def recording_emblem(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+        captured["alpha"] = emblem(height, width, rng)
+        return captured["alpha"]
+
+    damage.logo_emblem = recording_emblem  # the renderer's opacity map, for the oracle only
+    print("| segment | seed | Telea | plate | plate + labels | oracle |\n|---|---|---|---|---|---|")
+    for segment in args.segments.split(","):
+        file, start = SEGMENTS[segment]
+        reference = load_clip(CLIPS_DIR / file, start, 40)
+        for seed in (int(s) for s in args.seeds.split(",")):
+            holes, damaged = synthetic_damage(reference, "logo", seed)
+            hole = holes[0]
+            ys, xs = np.nonzero(hole)
+            alpha = np.zeros(hole.shape, np.float32)
+            alpha[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = captured["alpha"]
+            strong = alpha > 0.5
+            colour = ((damaged[:, strong] - (1 - alpha[strong])[None, :, None] * reference[:, strong])
+                      / alpha[strong][None, :, None]).reshape(-1, 3).mean(axis=0)
+            fill = telea(damaged, hole)
+            oracle = invert(damaged, alpha, colour.astype(np.float32), hole & (alpha < 0.9), fill)
+            plate, labelled = plate_estimate(damaged, hole, fill), labelled_estimate(damaged, hole, fill)
+            print(f"| {segment} | {seed} | {psnr(reference, fill, holes):.2f} "
+                  f"| {psnr(reference, plate, holes):.2f} | {psnr(reference, labelled, holes):.2f} "
+                  f"| {psnr(reference, oracle, holes):.2f} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
