@@ -122,3 +122,13 @@ def test_no_import_cycles_inside_vidrestore() -> None:
 @pytest.mark.parametrize("name", sorted(set(MODULES) - {"vidrestore.__main__"}))  # runs the CLI
 def test_every_module_imports(name: str) -> None:
     importlib.import_module(name)
+
+
+def test_inpainting_does_not_reach_up_into_the_temporal_stages() -> None:
+    """The generator's engine sits below propagation; a helper both need lives below both."""
+    upward = {
+        name: sorted(t for t in imports_of(name) if t.startswith("vidrestore.temporal"))
+        for name in MODULES
+        if name.startswith(("vidrestore.inpaint", "vidrestore.models"))
+    }
+    assert {name: found for name, found in upward.items() if found} == {}

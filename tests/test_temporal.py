@@ -13,7 +13,7 @@ from clips import box_mask, make_clip, read_video, write_mask
 from vidrestore import restore
 from vidrestore.frames import FrameBatch
 from vidrestore.metrics import psnr
-from vidrestore.temporal.completion import push_pull_fill
+from vidrestore.push_pull import push_pull_fill
 from vidrestore.temporal.propagate import TemporalOptions, TemporalPropagation
 from vidrestore.temporal.scenecut import is_cut, thumbnail
 
