@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from vidrestore.geometry import margin_box
 from vidrestore.models.generator import GeneratorConfig
 
 
@@ -117,13 +118,12 @@ def plan_frame(
     with the frame there would paint the damage back in, so the band follows the user's holes.
     """
     height, width = mask.shape
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return []
     # Work on the holes' bounding box plus a ring of known pixels: the cost follows the holes, not the frame.
-    pad = settings.group_gap + 1
-    oy, ox = max(int(rows[0]) - pad, 0), max(int(cols[0]) - pad, 0)
-    sub = mask[oy : min(int(rows[-1]) + 1 + pad, height), ox : min(int(cols[-1]) + 1 + pad, width)]
+    box = margin_box(mask, settings.group_gap + 1)
+    if box is None:
+        return []
+    oy, y1, ox, x1 = box
+    sub = mask[oy:y1, ox:x1]
     sub8 = sub.astype(np.uint8)
     # Distance from each hole pixel to the nearest known pixel (FLT_MAX when nothing is known).
     dist = np.minimum(cv2.distanceTransform(sub8, cv2.DIST_L2, 5), float(max(height, width)))

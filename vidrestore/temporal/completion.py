@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vidrestore.geometry import bounding_box, grown_box
 from vidrestore.push_pull import push_pull_fill
 
 
@@ -21,12 +22,10 @@ def complete_flow(flow: np.ndarray, hole: np.ndarray) -> np.ndarray:
         return np.zeros_like(flow)
     # Only the hole's neighbourhood takes part: the fill comes from the ring around the hole, and
     # working on a crop keeps the cost proportional to the hole, not the frame (a logo at 720p).
-    rows = np.flatnonzero(hole.any(axis=1))
-    cols = np.flatnonzero(hole[rows[0] : rows[-1] + 1].any(axis=0))
-    pad = max(8, (rows[-1] - rows[0] + cols[-1] - cols[0]) // 4)
-    h, w = hole.shape
-    y0, y1 = max(0, rows[0] - pad), min(h, rows[-1] + 1 + pad)
-    x0, x1 = max(0, cols[0] - pad), min(w, cols[-1] + 1 + pad)
+    box = bounding_box(hole)
+    assert box is not None  # the hole has pixels
+    pad = max(8, (box[1] - 1 - box[0] + box[3] - 1 - box[2]) // 4)
+    y0, y1, x0, x1 = grown_box(box, pad, hole.shape)
     crop = hole[y0:y1, x0:x1]
     if crop.all():
         return push_pull_fill(flow, hole)
