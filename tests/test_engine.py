@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vidrestore.errors import OptionError, WeightsError
-from vidrestore.inpaint.crops import Crop, CropSettings, plan_crops, plan_frame
+from vidrestore.inpaint.crops import CropSettings, plan_crops
 from vidrestore.inpaint.device import (
     DeviceMemoryError,
     cpu_threads,
@@ -19,7 +19,7 @@ from vidrestore.inpaint.device import (
     resolve_device,
     resolve_precision,
 )
-from vidrestore.inpaint.engine import GanInpainter, _paste
+from vidrestore.inpaint.engine import GanInpainter
 from vidrestore.inpaint.registry import InpaintOptions, create_inpainter
 from vidrestore.metrics import psnr
 from vidrestore.models import GeneratorConfig, build_generator, save_generator
@@ -100,28 +100,13 @@ def test_batching_across_frames_changes_nothing() -> None:
     assert np.abs(together.astype(int) - one_by_one).max() <= 1
 
 
-def whole_frame_reference(engine: GanInpainter, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """What the crop path is checked against: one forward pass per whole (padded) frame."""
-    out = frames.copy()
-    h, w = frames.shape[1:3]
-    stride = engine.model.config.stride
-    pad = ((0, 0), (0, -h % stride), (0, -w % stride))
-    for i in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1)):
-        image = np.pad(frames[i : i + 1], (*pad, (0, 0)), mode="edge")
-        fill = engine.predict(image, np.pad(masks[i : i + 1], pad, mode="edge"))
-        owned = plan_frame(masks[i], engine.settings)  # only for the owned pixels and feather weights
-        ys, xs, alpha = (np.concatenate([getattr(c, k) for c in owned]) for k in ("ys", "xs", "alpha"))
-        _paste(out, frames, Crop(int(i), (0, h, 0, w), (h, w), (h, w), ys, xs, alpha), fill[0])
-    return out
-
-
 @pytest.mark.parametrize("residual_std", [0.0, 0.02])
 def test_crop_path_matches_a_whole_frame_run_within_a_tenth_of_a_db(residual_std: float) -> None:
     """Frames that fit the working size: cropping and batching must not cost quality."""
     frames, masks = scene(n=4, h=96, w=128), holes(n=4, h=96, w=128)
     engine = GanInpainter(generator(residual_std=residual_std), batch_size=4)
     crops = engine.inpaint(frames, masks)
-    whole = whole_frame_reference(engine, frames, masks)
+    whole = engine.inpaint_whole_frames(frames, masks)
     assert any(c.window != (0, 96, 0, 128) for c in plan_crops(masks, engine.settings))  # real crops
     for i in np.flatnonzero(masks.any(axis=(1, 2))):
         assert abs(psnr(frames[i], crops[i], masks[i]) - psnr(frames[i], whole[i], masks[i])) < 0.1
