@@ -24,7 +24,7 @@ import torch
 
 from vidrestore.frames import frames_to_tensor, masks_to_tensor, tensor_to_frames
 from vidrestore.inpaint.classical import ClassicalInpainter
-from vidrestore.inpaint.crops import Crop, CropSettings, plan_crops
+from vidrestore.inpaint.crops import Crop, CropSettings, plan_crops, plan_frame
 from vidrestore.inpaint.device import (
     DeviceMemoryError,
     autocast,
@@ -164,6 +164,21 @@ class GanInpainter:
         if fills.shape[1:3] == (h, w):
             return fills
         return np.stack([cv2.resize(fill, (w, h), interpolation=cv2.INTER_AREA) for fill in fills])
+
+    def inpaint_whole_frames(self, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """The reference the crop path is checked against: one forward pass per whole (padded) frame."""
+        _check_inputs(frames, masks)
+        out = frames.copy()
+        h, w = frames.shape[1:3]
+        stride = self.model.config.stride
+        pad = ((0, 0), (0, -h % stride), (0, -w % stride))
+        for i in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1)):
+            image = np.pad(frames[i : i + 1], (*pad, (0, 0)), mode="edge")
+            fill = self.predict(image, np.pad(masks[i : i + 1], pad, mode="edge"))
+            owned = plan_frame(masks[i], self.settings)  # only for the owned pixels and feather weights
+            ys, xs, alpha = (np.concatenate([getattr(c, k) for c in owned]) for k in ("ys", "xs", "alpha"))
+            _paste(out, frames, Crop(int(i), (0, h, 0, w), (h, w), (h, w), ys, xs, alpha), fill[0])
+        return out
 
     def predict(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
         """Network fill for equally shaped uint8 crops (n, h, w, 3) and bool holes (n, h, w).
