@@ -33,20 +33,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from quality_suite import CLIPS_DIR, SEGMENTS  # noqa: E402  (the suite's segments)
+
 import vidrestore.damage as damage  # noqa: E402
 from vidrestore.evaluate import load_clip, synthetic_damage  # noqa: E402
+from vidrestore.geometry import margin_box  # noqa: E402
+from vidrestore.inpaint.classical import ClassicalInpainter  # noqa: E402
 from vidrestore.metrics import psnr  # noqa: E402
 
-CLIPS_DIR = ROOT.parent / "shared" / "data" / "clips"
-SEGMENTS = {"bbb80": ("bigbuckbunny.mp4", 80), "carphone0": ("carphone.mp4", 0),
-            "vtest0": ("vtest.avi", 0), "vtest400": ("vtest.avi", 400),
-            "tree0": ("tree.avi", 0), "tree20": ("tree.avi", 20)}
 WHITE = np.full(3, 255.0, np.float32)
-
-
-def telea(frames: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    mask = hole.astype(np.uint8) * 255
-    return np.stack([cv2.inpaint(f, mask, 5, cv2.INPAINT_TELEA) for f in frames])
 
 
 def invert(observed: np.ndarray, alpha: np.ndarray, colour: np.ndarray, use: np.ndarray,
@@ -115,9 +110,7 @@ def labelled_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) 
     if plate is None or plate > 0.9:
         return fill
     levels = [0.0, plate, min(plate + 0.3, 0.97), 1.0]  # the last: lost, keeps the fill
-    ys, xs = np.nonzero(hole)
-    y0, y1 = max(ys.min() - 4, 0), min(ys.max() + 5, hole.shape[0])
-    x0, x1 = max(xs.min() - 4, 0), min(xs.max() + 5, hole.shape[1])
+    y0, y1, x0, x1 = margin_box(hole, 4)  # type: ignore[misc]  # the hole has pixels
     region = hole[y0:y1, x0:x1]
     picks = np.linspace(0, len(observed) - 1, min(len(observed), 8)).astype(int)
     o = np.moveaxis(observed[picks, y0:y1, x0:x1].astype(np.float32), 3, 1).reshape(-1, *region.shape)
@@ -177,7 +170,7 @@ def main() -> None:
             strong = alpha > 0.5
             colour = ((damaged[:, strong] - (1 - alpha[strong])[None, :, None] * reference[:, strong])
                       / alpha[strong][None, :, None]).reshape(-1, 3).mean(axis=0)
-            fill = telea(damaged, hole)
+            fill = ClassicalInpainter("telea").inpaint(damaged, holes)
             oracle = invert(damaged, alpha, colour.astype(np.float32), hole & (alpha < 0.9), fill)
             plate, labelled = plate_estimate(damaged, hole, fill), labelled_estimate(damaged, hole, fill)
             print(f"| {segment} | {seed} | {psnr(reference, fill, holes):.2f} "
