@@ -169,8 +169,9 @@ def test_720p_frames_coarser_flow_input_finds_specks_and_leaves_a_cut_alone() ->
 
 def test_a_speck_found_again_nearby_in_both_neighbours_is_moving_content_not_dust() -> None:
     """A foot swinging across still ground spikes like a blotch where the motion cells follow the
-    ground; its patch lies a few pixels away in the frames before and after, a blotch's does not."""
-    from vidrestore.detect.spikes import drop_moving_specks
+    ground; its patch lies a few pixels away in the frames before and after, a blotch's does not.
+    Specks are judged whole, as ``speck_clusters`` grouped them."""
+    from vidrestore.detect.spikes import drop_moving_specks, speck_clusters
 
     rng = np.random.default_rng(0)
     ground = rng.integers(90, 160, (120, 160)).astype(np.uint8)
@@ -181,16 +182,23 @@ def test_a_speck_found_again_nearby_in_both_neighbours_is_moving_content_not_dus
         frame[y : y + 6, x : x + 6] = 20
         return frame
 
+    def specks_at(*corners: tuple[int, int]):  # noqa: ANN202 - Specks
+        ys = np.concatenate([np.mgrid[y : y + 6, x : x + 6][0].ravel() for y, x in corners])
+        xs = np.concatenate([np.mgrid[y : y + 6, x : x + 6][1].ravel() for y, x in corners])
+        return speck_clusters(ys, xs, ground.shape, max_size=12, min_pixels=4)
+
     prev, cur, nxt = with_square(52), with_square(60), with_square(68)  # moving 8 px a frame
-    ys, xs = np.mgrid[60:66, 60:66]
-    y, x = ys.ravel(), xs.ravel()
     refs = [(prev, (0, 0)), (nxt, (0, 0))]
-    kept_y, _ = drop_moving_specks(y, x, cur, refs, radius=12, ratio=3.0)
-    assert kept_y.size == 0  # found again 8 px away on both sides: moving content
+    assert len(drop_moving_specks(specks_at((60, 60)), cur, refs, radius=12, ratio=3.0)) == 0
     blotched = ground.copy()
     blotched[60:66, 60:66] = 20
-    kept_y, _ = drop_moving_specks(y, x, blotched, [(ground, (0, 0)), (ground, (0, 0))], radius=12, ratio=3.0)
-    assert kept_y.size == y.size  # new on its frame: a blotch
+    still = [(ground, (0, 0)), (ground, (0, 0))]
+    kept = drop_moving_specks(specks_at((60, 60)), blotched, still, radius=12, ratio=3.0)
+    assert kept.y.size == 36  # new on its frame: a blotch, all its points
     # the same moving square is kept when the search cannot reach it (radius below its step)
-    kept_y, _ = drop_moving_specks(y, x, cur, refs, radius=4, ratio=3.0)
-    assert kept_y.size == y.size
+    assert len(drop_moving_specks(specks_at((60, 60)), cur, refs, radius=4, ratio=3.0)) == 1
+    # a moving square and a blotch in one frame: only the blotch stays, with all its points
+    both = cur.copy()
+    both[20:26, 120:126] = 230
+    kept = drop_moving_specks(specks_at((60, 60), (20, 120)), both, refs, radius=12, ratio=3.0)
+    assert len(kept) == 1 and kept.y.size == 36 and set(kept.x.tolist()) == set(range(120, 126))

@@ -310,12 +310,14 @@ class BlotchDetector(LookaheadDecisions):
         kept = int(np.count_nonzero(keep))
         if kept == 0 or kept > s.max_flagged * cur.luma.size:
             return None  # too much at once to be dust: a flash or a flicker of the whole frame
-        y, x = speck_clusters(y[keep], x[keep], (h, w), s.max_size, s.min_pixels)
-        if y.size and s.moved_ratio > 0:
+        specks = speck_clusters(y[keep], x[keep], (h, w), s.max_size, s.min_pixels)
+        if len(specks) and s.moved_ratio > 0:
             references = [(o.luma, shift) for o, shift in zip((a, b), shifts, strict=True)]
-            y, x = drop_moving_specks(y, x, cur.luma, references, max(4, round(s.search * w)), s.moved_ratio)
-        if y.size == 0:
+            radius = max(4, round(s.search * w))
+            specks = drop_moving_specks(specks, cur.luma, references, radius, s.moved_ratio)
+        if len(specks) == 0:
             return None
+        y, x = specks.y, specks.x
         mask = np.zeros((h, w), dtype=bool)
         # cover the soft rim of the speck (and the pixels the spike test just missed): a 3x3
         # dilation, drawn point by point (the points are few, the frame is large)

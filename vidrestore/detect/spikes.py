@@ -113,15 +113,35 @@ def _spike_candidates(
     return y, x, bright
 
 
+@dataclass
+class Specks:
+    """Candidate points grouped into specks: ``label[i]`` is point i's speck, ``boxes[k]`` the
+    (y0, x0, y1, x1) box, inclusive, of speck k's points."""
+
+    y: np.ndarray
+    x: np.ndarray
+    label: np.ndarray
+    boxes: np.ndarray  # (specks, 4) intp
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def only(self, keep: np.ndarray) -> Specks:
+        """The specks ``keep`` (bool per speck) says to keep, numbered again from 0."""
+        renumber = np.cumsum(keep) - 1
+        chosen = keep[self.label]
+        return Specks(self.y[chosen], self.x[chosen], renumber[self.label[chosen]], self.boxes[keep])
+
+
 def speck_clusters(
     y: np.ndarray, x: np.ndarray, shape: tuple[int, int], max_size: int, min_pixels: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Keep detections that group into compact speck-sized clusters: big clusters are motion
+) -> Specks:
+    """The detections that group into compact speck-sized clusters: big clusters are motion
     failures, thin arcs are the edges of moving objects."""
     cell = 4  # cluster on a coarse grid: cheap, and links pixels of one speck across small gaps
     h, w = shape
     if y.size == 0:
-        return y, x
+        return Specks(y, x, np.zeros(0, np.intp), np.zeros((0, 4), np.intp))
     # only the grid's part around the points, with an empty rim: the same clusters (under other
     # label numbers) as on the whole grid, for a fraction of the labelling
     gy, gx = y // cell, x // cell
@@ -149,15 +169,14 @@ def speck_clusters(
     good &= (pixels >= 0.25 * bh * bw) | (cells >= 0.5 * box_cells)
     good &= np.maximum(bh, bw) <= 4 * np.minimum(bh, bw)
     good[0] = False
-    keep = good[lab]
-    return y[keep], x[keep]
+    return Specks(y, x, lab, np.stack([y0, x0, y1, x1], axis=1)).only(good)
 
 
 def drop_moving_specks(
-    y: np.ndarray, x: np.ndarray, luma: np.ndarray, references: list[tuple[np.ndarray, tuple[int, int]]],
-    radius: int, ratio: float, context: int = 3,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The speck points (y, x) less the specks that are moving content.
+    specks: Specks, luma: np.ndarray, references: list[tuple[np.ndarray, tuple[int, int]]],
+    radius: int, ratio: float, context: int = 5,
+) -> Specks:
+    """The specks less those that are moving content.
 
     A blotch is new on its frame: nothing like it lies near its place in the frames before and
     after. A walking foot or a swinging hand spikes just like one when the motion around it is
@@ -168,18 +187,10 @@ def drop_moving_specks(
     error) than that place itself, the speck is dropped. Near the border a speck is kept.
     """
     h, w = luma.shape
-    # the specks are grouped on the box around them only (a few specks in a 720p frame)
-    oy, ox = int(y.min()) - 2, int(x.min()) - 2
-    mask = np.zeros((int(y.max()) - oy + 3, int(x.max()) - ox + 3), np.uint8)
-    mask[y - oy, x - ox] = 1
-    mask = cv2.dilate(mask, np.ones((5, 5), np.uint8))  # one speck's points may lie apart
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    keep = np.ones(count, bool)
-    for label in range(1, count):
-        bx, by, bw, bh = (int(v) for v in stats[label, :4])
-        bx, by = bx + ox, by + oy
-        y0, y1 = max(0, by - context), min(h, by + bh + context)
-        x0, x1 = max(0, bx - context), min(w, bx + bw + context)
+    keep = np.ones(len(specks), bool)
+    for k, (by0, bx0, by1, bx1) in enumerate(specks.boxes.tolist()):
+        y0, y1 = max(0, by0 - context), min(h, by1 + 1 + context)
+        x0, x1 = max(0, bx0 - context), min(w, bx1 + 1 + context)
         patch = luma[y0:y1, x0:x1].astype(np.float32)
         moving = True
         for ref, (dx, dy) in references:
@@ -191,6 +202,5 @@ def drop_moving_specks(
             if not float(scores.min()) * ratio < float(scores[radius, radius]):
                 moving = False
                 break
-        keep[label] = not moving
-    kept = keep[labels[y - oy, x - ox]]
-    return y[kept], x[kept]
+        keep[k] = not moving
+    return specks.only(keep)
