@@ -58,6 +58,26 @@ def test_scene_cut_is_not_flagged_and_specks_near_it_still_are() -> None:
     assert found["blotch"][9:11].mean() < 0.001
 
 
+def test_the_detector_takes_its_cuts_from_the_projects_cut_test() -> None:
+    """A cut to a brighter shot of the same dim scene leaves little that motion compensation cannot
+    explain, but the scene-cut test propagation uses sees it; the blotch detector must agree with
+    it and not judge the frames beside the cut from across it."""
+    from vidrestore.temporal.scenecut import is_cut, thumbnail
+
+    # a low-contrast shot, then one 24 levels brighter: most pixels change by less than 30
+    pan = panning_clip(n=20, height=240, width=320, seed=6, moving_object=False).astype(np.float32)
+    low = 90 + (pan - pan.mean()) * 0.25
+    low[10:] += 24
+    clip = np.clip(low, 0, 255).astype(np.uint8)
+    assert is_cut(thumbnail(clip[9]), thumbnail(clip[10]))
+    damaged = clip.copy()
+    cv2.circle(damaged[10], (100, 120), 5, (255, 255, 255), -1)
+    cv2.circle(damaged[13], (220, 80), 5, (255, 255, 255), -1)
+    _, found = detect_frames(damaged, ONLY)
+    assert found["blotch"][13, 77:84, 217:224].mean() > 0.8
+    assert not found["blotch"][9:11].any()
+
+
 def test_a_flash_frame_is_not_a_blotch() -> None:
     clip = panning_clip(n=12, height=240, width=320, seed=8)
     clip[6] = np.clip(clip[6].astype(np.int16) + 90, 0, 255).astype(np.uint8)

@@ -16,8 +16,9 @@ Safeguards against flagging real content:
   speck (motion boundaries);
 - the previous and next frame must agree with each other where the spike is;
 - detections must group into speck-sized clusters;
-- frames next to a scene cut are checked against the two frames on the other side only, and a
-  frame where a large share of pixels spike at once (a flash) is left alone.
+- frames next to a scene cut (the project's cut test, ``vidrestore.temporal.scenecut``) or next to
+  a frame that motion compensation cannot explain (too fast, a flash) are left alone, as is a frame
+  where a large share of pixels spike at once.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from vidrestore.detect.spikes import (
     spike_candidates_screened,
 )
 from vidrestore.temporal.flow import dis_flow
+from vidrestore.temporal.scenecut import is_cut, thumbnail
 
 #: flow is computed on a luma no wider than this (DIS ultrafast at 320 px costs ~0.3 ms)
 FLOW_WIDTH = 320
@@ -64,7 +66,9 @@ class BlotchSettings:
     max_size: int = 40  # clusters wider or taller than this are not dust
     min_pixels: int = 3  # smaller clusters are noise
     max_flagged: float = 0.02  # more spikes than this share of the frame: a flash
-    cut_fraction: float = 0.3  # share of badly matched pixels that marks a scene cut
+    # share of pixels motion compensation leaves badly matched (error over 30 levels) that makes
+    # two frames unusable as each other's reference: motion too fast to follow, a flash, a cut
+    unexplained_fraction: float = 0.3
     # a speck whose patch is found again nearby in both reference frames, this many times closer
     # than where the global motion puts it, is moving content (a foot, a hand), not dust; 0: no
     # search (tuning seeds 10-11: blotch precision on Big Buck Bunny 0.83 -> 0.96, vtest 0.62 ->
@@ -93,8 +97,8 @@ class _Motion:
     fit: np.ndarray  # (gh, gw) typical compensation error around each cell, luma levels
 
 
-#: what ``_link`` finds for a pair of frames (p, p + 1): scene cut between them, motion p -> p + 1,
-#: motion p + 1 -> p
+#: what ``_link`` finds for a pair of frames (p, p + 1): whether they cannot serve as each other's
+#: reference (a scene cut, or motion compensation failed), motion p -> p + 1, motion p + 1 -> p
 _Link = tuple[bool, _Motion, _Motion]
 #: what ``prepare`` gives for a frame: half-size luma, flow-size luma, link with the frame before
 _Prepared = tuple[np.ndarray, np.ndarray, _Link | None]
@@ -120,10 +124,10 @@ class BlotchDetector(LookaheadDecisions):
         self.settings = settings or BlotchSettings.from_sensitivity(sensitivity)
         self._frames: deque[LumaFrame] = deque(maxlen=5)
         self._motion: dict[tuple[int, int], _Motion] = {}
-        self._cut: dict[int, bool] = {}  # position p -> scene cut between p and p + 1
+        self._apart: dict[int, bool] = {}  # position p -> p and p + 1 cannot be each other's reference
         self._dis: cv2.DISOpticalFlow | None = None  # set up for the frame size on first use
         self._grid: np.ndarray | None = None  # (h, w, 2) pixel coordinates of the flow grid
-        self._last_small: np.ndarray | None = None  # the flow-size luma last prepared
+        self._last: tuple[np.ndarray, np.ndarray] | None = None  # flow-size luma and thumbnail last prepared
         self._count = 0
         self._next = 0  # the next position to decide
 
@@ -136,8 +140,9 @@ class BlotchDetector(LookaheadDecisions):
         fw = min(FLOW_WIDTH, max(16, w // 2)) // (2 if _coarse_flow(w) else 1)
         half = shrink(luma, max(1, w // 2), max(1, h // 2))
         small = shrink(half, fw, max(8, round(h * fw / w)))
-        last, self._last_small = self._last_small, small
-        link = None if last is None else self._link(last, small, (h, w))
+        thumb = thumbnail(small)
+        last, self._last = self._last, (small, thumb)
+        link = None if last is None else self._link(last[0], small, (h, w), is_cut(last[1], thumb))
         return half, small, link
 
     def push(
@@ -151,7 +156,7 @@ class BlotchDetector(LookaheadDecisions):
         self._count += 1
         if self._frames and link is not None:
             a = self._frames[-1].position
-            self._cut[a], self._motion[(a, a + 1)], self._motion[(a + 1, a)] = link
+            self._apart[a], self._motion[(a, a + 1)], self._motion[(a + 1, a)] = link
         self._frames.append(frame)
         out = self._ready()
         for position, _ in out:
@@ -163,8 +168,8 @@ class BlotchDetector(LookaheadDecisions):
         out = self._ready(final=True)
         self._frames.clear()
         self._motion.clear()
-        self._cut.clear()
-        self._last_small = None
+        self._apart.clear()
+        self._last = None
         return out
 
     # -----------------------------------------------------------------------------------------
@@ -175,9 +180,10 @@ class BlotchDetector(LookaheadDecisions):
                 return f
         return None
 
-    def _link(self, a: np.ndarray, b: np.ndarray, shape: tuple[int, int]) -> _Link:
+    def _link(self, a: np.ndarray, b: np.ndarray, shape: tuple[int, int], cut: bool) -> _Link:
         """Motion both ways between consecutive frames (flow-size lumas of frames ``shape`` big),
-        and whether a scene cut separates them."""
+        and whether they are apart: a scene ``cut`` between them, or too much that motion
+        compensation cannot explain."""
         coarse_flow = _coarse_flow(shape[1])
         if self._dis is None:
             # set up once: changing the finest scale between calls changes later flows
@@ -192,14 +198,14 @@ class BlotchDetector(LookaheadDecisions):
         if coarse_flow:
             err_ab = cv2.multiply(err_ab, COARSE_ERROR_SCALE)
             err_ba = cv2.multiply(err_ba, COARSE_ERROR_SCALE)
-        cut = float(np.count_nonzero(err_ab > 30)) > self.settings.cut_fraction * err_ab.size
+        unexplained = float(np.count_nonzero(err_ab > 30)) > self.settings.unexplained_fraction * err_ab.size
         scale = shape[1] / a.shape[1]
         coarse = (max(1, shape[1] // CELL), max(1, shape[0] // CELL))
         ab = robust_flow(fab, coarse, scale)
         ba = robust_flow(fba, coarse, scale)
         s = self.settings
         return (
-            cut,
+            cut or unexplained,
             _Motion(ab, *_reliability(ab, ba, s), typical_error(err_ab, coarse)),
             _Motion(ba, *_reliability(ba, ab, s), typical_error(err_ba, coarse)),
         )
@@ -218,21 +224,21 @@ class BlotchDetector(LookaheadDecisions):
     def _forget(self, position: int) -> None:
         for key in [k for k in self._motion if position in k]:
             del self._motion[key]
-        self._cut.pop(position - 1, None)
+        self._apart.pop(position - 1, None)
 
     def _decide(self, t: int) -> np.ndarray | None:
         """Pick the two reference frames for frame t (both sides if no cut), then detect."""
         cur = self._frame(t)
         assert cur is not None
-        before = t > 0 and not self._cut.get(t - 1, True)
-        after = t + 1 < self._count and not self._cut.get(t, True)
+        before = t > 0 and not self._apart.get(t - 1, True)
+        after = t + 1 < self._count and not self._apart.get(t, True)
         if before and after:
             refs = [t - 1, t + 1]
         elif not self.settings.one_sided:
             return None
-        elif after and t + 2 < self._count and not self._cut.get(t + 1, True):
+        elif after and t + 2 < self._count and not self._apart.get(t + 1, True):
             refs = [t + 1, t + 2]
-        elif before and t >= 2 and not self._cut.get(t - 2, True):
+        elif before and t >= 2 and not self._apart.get(t - 2, True):
             refs = [t - 1, t - 2]
         else:
             return None
