@@ -52,7 +52,7 @@ def test_the_gan_seam_band_stays_inside_the_grown_margin(tmp_path: Path, dilate:
     )
     job = api.prepare_job(config)
     try:
-        assert job.inpaint.inpainter.settings.feather == feather
-        assert job.detector is not None and job.detector.options.grow == dilate
+        assert job.stages.inpaint.inpainter.settings.feather == feather
+        assert job.stages.detector is not None and job.stages.detector.options.grow == dilate
     finally:
         job.source.close()

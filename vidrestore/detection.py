@@ -143,6 +143,8 @@ class _MaskRecorder:
     """Stage: writes each frame's mask as a PNG into ``folder`` (None: report only) and keeps each
     frame's time, for the logos' ranges (8 bytes a frame)."""
 
+    lookahead = 0
+
     def __init__(self, folder: Path | None, names: list[str] | None, clock: FrameClock) -> None:
         self.folder, self.names, self.clock = folder, names, clock
         self.times: list[float] = []
@@ -160,6 +162,8 @@ class _MaskRecorder:
 
 class _TintDetected:
     """Stage: the frames become the preview, with each kind of damage found tinted."""
+
+    lookahead = 0
 
     def run(self, batches: Iterator[FrameBatch]) -> Iterator[FrameBatch]:
         for batch in batches:

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from vidrestore.config import FixConfig, frames_per_batch
 from vidrestore.errors import OutputError
+from vidrestore.inpaint.base import Inpainter
 from vidrestore.inpaint.registry import InpainterFactory, InpaintOptions, create_inpainter
 from vidrestore.io.decode import FrameSource, open_source
 from vidrestore.io.encode import EncodeOptions, FolderSink, FrameSink, VideoSink
@@ -28,9 +29,10 @@ from vidrestore.io.regions import AttachTimedMasks, FrameClock, check_boxes, par
 from vidrestore.pipeline import AttachMasks, InpaintHoles, Stage, run_pipeline
 from vidrestore.summary import RestoreSummary
 
-if TYPE_CHECKING:  # both are imported only when a job uses them (detection loads a worker, flow cv2)
+if TYPE_CHECKING:  # imported only when a job uses them (detection loads a worker, flow cv2)
     from vidrestore.detect.stage import DamageDetector
-    from vidrestore.temporal.propagate import TemporalPropagation
+    from vidrestore.temporal.propagate import TemporalOptions, TemporalPropagation
+    from vidrestore.temporal.steady import SteadyFill
 
 
 def resolve_method(options: InpaintOptions) -> InpaintOptions:
@@ -64,17 +66,26 @@ def default_model_is_best() -> bool:
 
 
 @dataclass
-class Job:
-    """A decoded source with the stages that repair it; run with ``run_job``."""
+class StageTable:
+    """The stages of one job, by role, in the order they run (``chain``).
 
-    source: FrameSource
-    stages: list[Stage]
+    Each stage says how many frames past frame t it must have received before it hands frame t
+    on (``lookahead``, with batches of one frame), so the chain holds at most ``lookahead``
+    frames beyond what the decoder and encoder queues hold, however long the video."""
+
     inpaint: InpaintHoles
-    method: str
-    propagation: TemporalPropagation | None = None
+    masks: Stage | None = None
     detector: DamageDetector | None = None
-    start: int = 0
-    stop: int | None = None
+    propagation: TemporalPropagation | None = None
+    steady: SteadyFill | None = None
+
+    def chain(self) -> list[Stage]:
+        stages = (self.masks, self.detector, self.propagation, self.inpaint, self.steady)
+        return [stage for stage in stages if stage is not None]
+
+    @property
+    def lookahead(self) -> int:
+        return sum(stage.lookahead for stage in self.chain())
 
     def count_only(self, start: int, stop: int) -> None:
         """Count frames ``start <= index < stop`` in the statistics, no others: a segment decodes
@@ -84,11 +95,22 @@ class Job:
             self.propagation.count_range = (start, stop)
 
 
+@dataclass
+class Job:
+    """A decoded source with the stages that repair it; run with ``run_job``."""
+
+    source: FrameSource
+    stages: StageTable
+    method: str
+    start: int = 0
+    stop: int | None = None
+
+
 def prepare_job(
     config: FixConfig, start: int = 0, stop: int | None = None,
     make_inpainter: InpainterFactory = create_inpainter,
 ) -> Job:
-    """Open the input and build the stage chain (masks, detection, propagation, inpainting, steadying)."""
+    """Open the input and build its stage table (``build_stages``)."""
     # The GAN's seam band must lie in the margin the masks were grown by, never on the damage itself
     inpaint_options = resolve_method(config.inpaint)
     inpaint_options = dataclasses.replace(
@@ -96,43 +118,47 @@ def prepare_job(
     )
     source = open_source(config.input, fps=config.encode.fps, strict=config.strict)
     try:
-        info = source.info
-        stages: list[Stage] = []
-        if config.mask is not None or config.boxes:
-            stages.append(mask_stage(config, info, start))
-        detector = None
-        if config.detect:
-            from vidrestore.detect.probe import probe_for
-            from vidrestore.detect.stage import DamageDetector, DetectOptions
-
-            options = DetectOptions(
-                kinds=config.detect,
-                grow=config.masks.dilate,  # as mask files are grown
-                **{f"{k}_sensitivity": v for k, v in config.detect_sensitivity.items()},
-            )
-            # logos are looked for in samples of the whole file first (a still camera needs them)
-            probed = probe_for(
-                config.input, options.kinds, options.logo_sensitivity, options.logo_frames, config.encode.fps
-            )
-            detector = DamageDetector(options, logo_candidates=probed)
-            stages.append(detector)
-        propagation = None
-        # a frame folder is a video too (scans, VFX plates): on by default for both
-        if config.temporal if config.temporal is not None else info.frame_count > 1:
-            from vidrestore.temporal.propagate import TemporalOptions, TemporalPropagation
-
-            propagation = TemporalPropagation(TemporalOptions(window=config.window, reach=config.reach))
-            stages.append(propagation)
-        inpaint = InpaintHoles(make_inpainter(inpaint_options))
-        stages.append(inpaint)
-        if propagation is not None:
-            from vidrestore.temporal.steady import SteadyFill
-
-            stages.append(SteadyFill())
+        stages = build_stages(config, source.info, make_inpainter(inpaint_options), start)
     except BaseException:
         source.close()
         raise
-    return Job(source, stages, inpaint, inpaint_options.method, propagation, detector, start, stop)
+    return Job(source, stages, inpaint_options.method, start, stop)
+
+
+def build_stages(config: FixConfig, info, inpainter: Inpainter, start: int = 0) -> StageTable:  # noqa: ANN001
+    """The stages ``config`` asks for, for a source described by ``info`` (a VideoInfo) read from
+    frame ``start``: the user's masks and boxes, detection, propagation, inpainting, steadying."""
+    table = StageTable(InpaintHoles(inpainter))
+    if config.mask is not None or config.boxes:
+        table.masks = mask_stage(config, info, start)
+    if config.detect:
+        from vidrestore.detect.probe import probe_for
+        from vidrestore.detect.stage import DamageDetector, DetectOptions
+
+        options = DetectOptions(
+            kinds=config.detect,
+            grow=config.masks.dilate,  # as mask files are grown
+            **{f"{k}_sensitivity": v for k, v in config.detect_sensitivity.items()},
+        )
+        # logos are looked for in samples of the whole file first (a still camera needs them)
+        probed = probe_for(
+            config.input, options.kinds, options.logo_sensitivity, options.logo_frames, config.encode.fps
+        )
+        table.detector = DamageDetector(options, logo_candidates=probed)
+    # a frame folder is a video too (scans, VFX plates): on by default for both
+    if config.temporal if config.temporal is not None else info.frame_count > 1:
+        from vidrestore.temporal.propagate import TemporalPropagation
+        from vidrestore.temporal.steady import SteadyFill
+
+        table.propagation = TemporalPropagation(temporal_options(config))
+        table.steady = SteadyFill()
+    return table
+
+
+def temporal_options(config: FixConfig) -> TemporalOptions:
+    from vidrestore.temporal.propagate import TemporalOptions
+
+    return TemporalOptions(window=config.window, reach=config.reach)
 
 
 def mask_stage(config: FixConfig, info, start: int = 0) -> Stage:  # noqa: ANN001 - VideoInfo
@@ -165,7 +191,7 @@ def run_job(job: Job, sink: FrameSink, config: FixConfig) -> RestoreSummary:
     with bar:
         result = run_pipeline(
             job.source,
-            job.stages,
+            job.stages.chain(),
             sink,
             batch_size=frames_per_batch(config, info.width, info.height),
             on_batch=lambda b: bar.update(len(b)),
@@ -173,8 +199,8 @@ def run_job(job: Job, sink: FrameSink, config: FixConfig) -> RestoreSummary:
             stop=job.stop,
         )
     seconds = time.perf_counter() - started
-    stats = job.inpaint.stats
-    propagation = job.propagation
+    stats = job.stages.inpaint.stats
+    propagation = job.stages.propagation
     hole_pixels = propagation.stats.hole_pixels if propagation else stats.masked_pixels
     return RestoreSummary(
         input=str(config.input),
@@ -187,7 +213,7 @@ def run_job(job: Job, sink: FrameSink, config: FixConfig) -> RestoreSummary:
         propagated_fraction=propagation.stats.fraction if propagation else 0.0,
         fps=result.frames_written / max(seconds, 1e-9),
         bad_packets=job.source.bad_packets,
-        detected=job.detector.summary() if job.detector is not None else {},
+        detected=job.stages.detector.summary() if job.stages.detector is not None else {},
         warnings=result.warnings,
     )
 

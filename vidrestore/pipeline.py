@@ -24,6 +24,11 @@ from vidrestore.io.threads import BackgroundConsumer, BackgroundIterator
 
 
 class Stage(Protocol):
+    """Batches in, the same frames out, in order. ``lookahead``: how many frames past frame t the
+    stage must have received before it yields frame t (fed one frame a batch); what it holds."""
+
+    lookahead: int
+
     def run(self, batches: Iterator[FrameBatch]) -> Iterator[FrameBatch]: ...
 
 
@@ -56,6 +61,8 @@ def _to_batch(chunk: list[DecodedFrame], time_base: Fraction) -> FrameBatch:
 class AttachMasks:
     """Unites the masks from a mask source (one per frame, in order) with the batch's masks."""
 
+    lookahead = 0
+
     def __init__(self, masks: Iterator[np.ndarray]) -> None:
         self.masks = masks
 
@@ -81,6 +88,8 @@ class InpaintStats:
 
 class InpaintHoles:
     """Fills the holes of frames that have any, then composites so only masked pixels change."""
+
+    lookahead = 0
 
     def __init__(self, inpainter: Inpainter) -> None:
         self.inpainter = inpainter

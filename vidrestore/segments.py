@@ -26,7 +26,7 @@ from vidrestore.errors import InputError
 from vidrestore.io.atomic import temp_path_for
 from vidrestore.io.decode import VideoFileSource, open_source
 from vidrestore.io.encode import EncodeOptions, FrameSink, VideoSink
-from vidrestore.job import make_sink, prepare_job, run_job
+from vidrestore.job import make_sink, prepare_job, run_job, temporal_options
 from vidrestore.summary import RestoreSummary
 
 
@@ -85,7 +85,7 @@ class RangeSink:
 def restore_segment(config: FixConfig, segment: Segment, path: Path) -> dict[str, object]:
     """Worker: repair one segment into a lossless video-only file; returns its statistics."""
     job = prepare_job(config, start=segment.read_start, stop=segment.read_stop)
-    job.count_only(segment.start, segment.stop)
+    job.stages.count_only(segment.start, segment.stop)
     try:
         sink = VideoSink(path, job.source.info, EncodeOptions(lossless=True), copy_streams=False)
     except BaseException:
@@ -115,7 +115,8 @@ def restore_in_segments(config: FixConfig) -> RestoreSummary:
     info = source.info
     pts_list, keyframes = source.frame_table()
     source.close()
-    overlap = 2 * max(config.window, config.reach) if config.temporal is not False else 0
+    # propagation reads its context, and steadying carries its fill on, across a segment's cut
+    overlap = 2 * temporal_options(config).context if config.temporal is not False else 0
     segments = plan_segments(len(pts_list), keyframes, config.segments, overlap)
     workers = config.workers or min(len(segments), os.cpu_count() or 1)
     work = temp_path_for(config.output, directory=True)

@@ -176,6 +176,8 @@ class AttachTimedMasks:
     no mask from here, so they go through untouched. Boxes are taken as given, not grown: a box
     says exactly which pixels may change."""
 
+    lookahead = 0
+
     def __init__(
         self,
         clock: FrameClock,

@@ -52,6 +52,11 @@ class TemporalOptions:
     agreement: float = 48.0  # past and future candidates further apart (mean level) are both dropped
     max_age: int = 8  # a candidate carried through repairs from this many frames ago is dropped
 
+    @property
+    def context(self) -> int:
+        """How many frames each side of a frame its repair reads (window or chained reach)."""
+        return max(self.window, self.reach)
+
 
 @dataclass
 class _Slot:
@@ -92,7 +97,7 @@ class TemporalPropagation:
 
     def __init__(self, options: TemporalOptions | None = None) -> None:
         self.options = options or TemporalOptions()
-        self.lookahead = max(self.options.window, self.options.reach)
+        self.lookahead = self.options.context
         self.stats = PropagationStats()
         self.count_range: tuple[int, int] | None = None  # count only these frames (segments' own)
         self._dis = dis_flow("propagate")
@@ -104,7 +109,7 @@ class TemporalPropagation:
         buffer: deque[_Slot] = deque()
         ready: list[tuple[_Slot, np.ndarray, np.ndarray]] = []
         next_target = 0  # position in ``buffer`` of the next frame to process
-        size, time_base = 8, Fraction(1, 25)
+        size, time_base = 1, Fraction(1, 25)  # batches out as large as the largest in
         for batch in batches:
             size, time_base = max(size, len(batch)), batch.time_base
             masks = batch.ensure_masks()

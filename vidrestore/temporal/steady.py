@@ -20,6 +20,8 @@ from vidrestore.temporal.points import follow_flow, sample_points
 class SteadyFill:
     """Pipeline stage: ``out_t = (1 - a) * fill_t + a * warp(out_{t-1})`` inside the remaining holes."""
 
+    lookahead = 0
+
     def __init__(self, strength: float = 0.95, propagated_strength: float = 0.5) -> None:
         self.strength = strength
         self.propagated_strength = propagated_strength
