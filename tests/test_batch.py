@@ -310,11 +310,13 @@ def wait_for(condition, proc: subprocess.Popen, timeout: float = 60) -> None:  #
 
 
 def wait_until_gone(group: int, timeout: float = 15) -> None:
-    """Until no process of ``group`` is still running (zombies are dead: they hold no lock)."""
+    """Until no thread of a process of ``group`` is still running. A killed process's main thread
+    turns zombie while its other threads (the encoder's, say) are still exiting, and until the last
+    one has gone its files stay open and their locks held; so every thread is looked at."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         alive = False
-        for stat in Path("/proc").glob("[0-9]*/stat"):
+        for stat in Path("/proc").glob("[0-9]*/task/[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
             except OSError:
@@ -325,6 +327,7 @@ def wait_until_gone(group: int, timeout: float = 15) -> None:
         if not alive:
             return
         time.sleep(0.05)
+    raise AssertionError(f"processes of group {group} still run {timeout} s after SIGKILL")
 
 
 @pytest.fixture
