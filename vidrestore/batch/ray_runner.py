@@ -10,12 +10,11 @@ submitted again by us, at most ``retries`` times.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 
 from vidrestore.batch.jobs import BatchJob
 from vidrestore.batch.report import JobResult, one_line
-from vidrestore.batch.runner import OnResult, progress_bar
+from vidrestore.batch.runner import OnResult, progress_bar, recorder
 from vidrestore.batch.worker import init_worker, process_job
 from vidrestore.errors import OptionError
 
@@ -100,6 +99,7 @@ def _dispatch(ray, jobs: list[BatchJob], submit: Callable, release: Callable, li
     queue = list(range(len(jobs)))
     running: dict[object, int] = {}
     with progress_bar(len(jobs), progress) as bar:
+        finish = recorder(jobs, results, bar, progress, on_result)
         try:
             while queue or running:
                 while queue and len(running) < limit:
@@ -114,13 +114,7 @@ def _dispatch(ray, jobs: list[BatchJob], submit: Callable, release: Callable, li
                     if result.status == "failed" and result.retryable and attempts[index] <= retries:
                         queue.append(index)
                         continue
-                    result.attempts = attempts[index]
-                    results[index] = result
-                    bar.update(1)
-                    if result.status == "failed" and progress:
-                        bar.write(f"vidrestore: failed: {jobs[index].name}: {result.error}", file=sys.stderr)
-                    if on_result is not None:
-                        on_result(index, result)
+                    finish(index, result, attempts[index])
         except BaseException:
             for ref in running:  # interrupted: stop the workers so they remove their temp outputs
                 ray.cancel(ref)

@@ -29,10 +29,10 @@ def progress_bar(total: int, progress: bool, desc: str = "videos") -> tqdm:
                 disable=not (progress and sys.stderr.isatty()))
 
 
-def run_local(jobs: list[BatchJob], workers: int = 1, retries: int = 1, progress: bool = True,
-              on_result: OnResult | None = None) -> list[JobResult]:
-    """Run every job; returns one result per job, in job order."""
-    results: list[JobResult | None] = [None] * len(jobs)
+def recorder(jobs: list[BatchJob], results: list[JobResult | None], bar: tqdm, progress: bool,
+             on_result: OnResult | None) -> Finish:
+    """What every runner does with a job's last result: keep it in job order with its attempt
+    count, advance the bar, say a failure on stderr, hand it to ``on_result``."""
 
     def finish(index: int, result: JobResult, attempt: int) -> None:
         result.attempts = attempt
@@ -43,7 +43,15 @@ def run_local(jobs: list[BatchJob], workers: int = 1, retries: int = 1, progress
         if on_result is not None:
             on_result(index, result)
 
+    return finish
+
+
+def run_local(jobs: list[BatchJob], workers: int = 1, retries: int = 1, progress: bool = True,
+              on_result: OnResult | None = None) -> list[JobResult]:
+    """Run every job; returns one result per job, in job order."""
+    results: list[JobResult | None] = [None] * len(jobs)
     with progress_bar(len(jobs), progress) as bar:
+        finish = recorder(jobs, results, bar, progress, on_result)
         if workers <= 1:
             with inpainters_kept():
                 for index, job in enumerate(jobs):

@@ -115,10 +115,6 @@ class TrainConfig:
             "local_patch",
             "val_dilate",
             "mask_dilate",
-        ):
-            if getattr(self, name) < 0:
-                raise OptionError(f"--{_flag(name)} must not be negative, got {getattr(self, name)}")
-        for name in (
             "hole_weight",
             "hole_l2_weight",
             "valid_weight",
