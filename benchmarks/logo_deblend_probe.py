@@ -15,6 +15,14 @@ would give (hole PSNR, dB) with
   + 0.3) or lost by iterated conditional modes: the label whose inverted pixels best continue
   their four neighbours' (mean absolute difference over 8 frames, capped), plus ``BETA`` for each
   neighbour with another label; a lost pixel pays ``LOST`` per neighbour and keeps the fill.
+- ``motion labels``: the same opacity and colour; labels clear, plate, letters, free (the pixel's
+  own least-squares opacity against the fill, unsmoothed, at most 0.9) or lost, by iterated
+  conditional modes over all frames. A label's cost against each neighbour is how far its
+  inverted pixel's motion (the frame-to-frame part, mean removed per pixel) and its mean over
+  time differ from the neighbour's, capped at 60, plus ``BETA`` per neighbour with another label;
+  plus, once per pixel, how far its mean over time lies from the fill's (capped at 30), and
+  ``FREE_COST`` for the free label; the labels start from the smoothed per-pixel opacity's nearest.
+  Motion is what a wrong opacity scales, whatever the fill.
 
     python benchmarks/logo_deblend_probe.py --seeds 5,6,7   # tuning seeds only
 
@@ -144,6 +152,62 @@ def labelled_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) 
     return invert(observed, alpha, colour, hole & (full >= 0) & (alpha < 0.9), fill)
 
 
+FREE_COST, FIT_CAP = 4.0, 30.0
+
+
+def motion_labelled_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """The ``motion labels`` estimator above."""
+    plate, per_pixel, colour = plate_opacity(observed, hole, fill)
+    if plate is None or plate > 0.9:
+        return fill
+    y0, y1, x0, x1 = margin_box(hole, 4)  # type: ignore[misc]  # the hole has pixels
+    region = hole[y0:y1, x0:x1]
+    o = observed[:, y0:y1, x0:x1].astype(np.float32)  # (T, h, w, 3)
+    f = fill[:, y0:y1, x0:x1].astype(np.float32)
+    d = colour - f
+    free = np.clip(((o - f) * d).sum(axis=(0, 3)) / np.maximum((d * d).sum(axis=(0, 3)), 1e-3), 0, 0.9)
+    levels = [np.full(region.shape, a, np.float32) for a in (0.0, plate, min(plate + 0.3, 0.97))]
+    levels.append(free.astype(np.float32))
+    inverted = np.stack([(o - a[None, ..., None] * colour) / (1 - a[None, ..., None]) for a in levels])
+    mean = inverted.mean(axis=1, keepdims=True)  # (K, 1, h, w, 3)
+    motion, still = inverted - mean, mean[:, 0]
+    fit = np.minimum(np.abs(np.clip(still, -50, 305) - f.mean(axis=0)).mean(axis=-1), FIT_CAP)
+    lost = len(levels)  # the label that keeps the fill
+    fit = np.concatenate([fit, np.full((1,) + region.shape, 0.8 * FIT_CAP, np.float32)])
+    fit[3] += FREE_COST
+    # start from the nearest of clear, plate, letters and lost to the smoothed per-pixel opacity
+    nearest = np.argmin(np.abs(per_pixel[y0:y1, x0:x1, None] - np.array([0.0, plate, plate + 0.3, 1.0])), -1)
+    labels = np.where(region, np.array([0, 1, 2, lost])[nearest], -1)
+    for _ in range(8):
+        pick = np.clip(labels, 0, lost - 1)[None, None, ..., None]
+        cur_motion = np.take_along_axis(motion, pick, axis=0)[0]
+        cur_still = np.take_along_axis(still[:, None], pick, axis=0)[0, 0]
+        usable = labels != lost
+        cost = fit.copy()
+        for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+            n_motion = _shifted(np.moveaxis(cur_motion, -1, 1), dy, dx, 0.0)
+            n_still = _shifted(np.moveaxis(cur_still, -1, 0), dy, dx, 0.0)
+            n_label = _shifted(labels, dy, dx, -2)
+            n_known = _shifted(usable, dy, dx, False) & (n_label > -2)
+            for k in range(lost + 1):
+                if k < lost:
+                    gap = np.abs(np.moveaxis(motion[k], -1, 1) - n_motion).mean(axis=(0, 1)) + \
+                        np.abs(np.clip(np.moveaxis(still[k], -1, 0), -50, 305) - n_still).mean(axis=0)
+                    cost[k] += np.where(n_known, np.minimum(gap, 60.0), 0.0)
+                else:
+                    cost[k] += np.where(n_known, LOST, 0.0)
+                cost[k] += BETA * ((n_label != k) & (n_label > -2))
+        labels = np.where(region, np.argmin(cost, axis=0), -1)
+    alpha = np.ones(hole.shape, np.float32)
+    use = np.zeros(hole.shape, bool)
+    inside = np.zeros(region.shape, np.float32)
+    for k, a in enumerate(levels):
+        inside = np.where(labels == k, a, inside)
+    alpha[y0:y1, x0:x1] = inside
+    use[y0:y1, x0:x1] = region & (labels >= 0) & (labels < lost)
+    return invert(observed, alpha, colour, hole & use & (alpha < 0.9), fill)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="5,6,7")
@@ -157,7 +221,8 @@ def main() -> None:
         return captured["alpha"]
 
     damage.logo_emblem = recording_emblem  # the renderer's opacity map, for the oracle only
-    print("| segment | seed | Telea | plate | plate + labels | oracle |\n|---|---|---|---|---|---|")
+    print("| segment | seed | Telea | plate | plate + labels | motion labels | oracle |")
+    print("|---|---|---|---|---|---|---|")
     for segment in args.segments.split(","):
         file, start = SEGMENTS[segment]
         reference = load_clip(CLIPS_DIR / file, start, 40)
@@ -173,8 +238,10 @@ def main() -> None:
             fill = ClassicalInpainter("telea").inpaint(damaged, holes)
             oracle = invert(damaged, alpha, colour.astype(np.float32), hole & (alpha < 0.9), fill)
             plate, labelled = plate_estimate(damaged, hole, fill), labelled_estimate(damaged, hole, fill)
+            moving = motion_labelled_estimate(damaged, hole, fill)
             print(f"| {segment} | {seed} | {psnr(reference, fill, holes):.2f} "
                   f"| {psnr(reference, plate, holes):.2f} | {psnr(reference, labelled, holes):.2f} "
+                  f"| {psnr(reference, moving, holes):.2f} "
                   f"| {psnr(reference, oracle, holes):.2f} |",
                   flush=True)
 
