@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -115,6 +116,19 @@ def _shifted(x: np.ndarray, dy: int, dx: int, fill: float | int | bool) -> np.nd
     return out
 
 
+def add_neighbour_cost(cost: np.ndarray, usable: list[bool], n_known: np.ndarray, n_label: np.ndarray,
+                       gap_of: Callable[[int], np.ndarray]) -> None:
+    """One neighbour's share of each label's cost in the label search: the label's gap to the
+    neighbour (``gap_of(k)``, capped at 60) where the neighbour is known, ``LOST`` for a label
+    that keeps the fill, and ``BETA`` where the neighbour has another label."""
+    for k, can_invert in enumerate(usable):
+        if can_invert:
+            cost[k] += np.where(n_known, np.minimum(gap_of(k), 60.0), 0.0)
+        else:
+            cost[k] += np.where(n_known, LOST, 0.0)
+        cost[k] += BETA * ((n_label != k) & (n_label > -2))
+
+
 def labelled_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> np.ndarray:
     """The ``plate + labels`` estimator above."""
     plate, per_pixel, colour = plate_opacity(observed, hole, fill)
@@ -139,13 +153,9 @@ def labelled_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) 
         for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
             n_value, n_label = _shifted(current, dy, dx, 0.0), _shifted(labels, dy, dx, -2)
             n_known = _shifted(known, dy, dx, False) & (n_label > -2)
-            for k in range(len(levels)):
-                if usable[k]:
-                    gap = np.abs(np.clip(inverted[k], -50, 305) - n_value).mean(axis=0)
-                    cost[k] += np.where(n_known, np.minimum(gap, 60.0), 0.0)
-                else:
-                    cost[k] += np.where(n_known, LOST, 0.0)
-                cost[k] += BETA * ((n_label != k) & (n_label > -2))
+            add_neighbour_cost(
+                cost, usable.tolist(), n_known, n_label,
+                lambda k, near=n_value: np.abs(np.clip(inverted[k], -50, 305) - near).mean(axis=0))
         labels = np.where(region, np.argmin(cost, axis=0), -1)
     alpha = np.zeros(hole.shape, np.float32)
     full = np.full(hole.shape, -1)
@@ -204,14 +214,11 @@ def motion_labelled_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.nd
             n_still = _shifted(np.moveaxis(cur_still, -1, 0), dy, dx, 0.0)
             n_label = _shifted(labels, dy, dx, -2)
             n_known = _shifted(usable, dy, dx, False) & (n_label > -2)
-            for k in range(lost + 1):
-                if k < lost:
-                    gap = np.abs(np.moveaxis(motion[k], -1, 1) - n_motion).mean(axis=(0, 1)) + \
-                        np.abs(np.clip(np.moveaxis(still[k], -1, 0), -50, 305) - n_still).mean(axis=0)
-                    cost[k] += np.where(n_known, np.minimum(gap, 60.0), 0.0)
-                else:
-                    cost[k] += np.where(n_known, LOST, 0.0)
-                cost[k] += BETA * ((n_label != k) & (n_label > -2))
+            add_neighbour_cost(
+                cost, [True] * lost + [False], n_known, n_label,
+                lambda k, moves=n_motion, stays=n_still:
+                    np.abs(np.moveaxis(motion[k], -1, 1) - moves).mean(axis=(0, 1))
+                    + np.abs(np.clip(np.moveaxis(still[k], -1, 0), -50, 305) - stays).mean(axis=0))
         labels = np.where(region, np.argmin(cost, axis=0), -1)
     alpha = np.ones(hole.shape, np.float32)
     use = np.zeros(hole.shape, bool)
