@@ -94,3 +94,18 @@ def test_masks_reach_the_inpainter_through_the_table(full_job) -> None:  # noqa:
         batches = stage.run(batches)
     for batch in batches:
         assert np.all(batch.masks[:, 4:14, 60:80])
+
+
+def test_a_bad_mask_fails_before_the_inpainter_is_made(tmp_path: Path) -> None:
+    """Making the inpainter loads a model: a wrong-size mask must be refused before that."""
+    from clips import write_mask
+
+    from vidrestore.errors import MaskError
+
+    make_clip(tmp_path / "in.mp4", frames=4, width=96, height=64, audio=False)
+    write_mask(tmp_path / "small.png", np.ones((10, 10), bool))
+    made = []
+    config = FixConfig(input=tmp_path / "in.mp4", output=tmp_path / "out.mp4", mask=tmp_path / "small.png")
+    with pytest.raises(MaskError):
+        prepare_job(config, make_inpainter=lambda options: made.append(options))
+    assert made == []

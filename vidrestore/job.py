@@ -11,6 +11,7 @@ import importlib.resources
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,19 +119,21 @@ def prepare_job(
     )
     source = open_source(config.input, fps=config.encode.fps, strict=config.strict)
     try:
-        stages = build_stages(config, source.info, make_inpainter(inpaint_options), start)
+        stages = build_stages(config, source.info, lambda: make_inpainter(inpaint_options), start)
     except BaseException:
         source.close()
         raise
     return Job(source, stages, inpaint_options.method, start, stop)
 
 
-def build_stages(config: FixConfig, info, inpainter: Inpainter, start: int = 0) -> StageTable:  # noqa: ANN001
+def build_stages(
+    config: FixConfig, info, make_inpainter: Callable[[], Inpainter], start: int = 0  # noqa: ANN001
+) -> StageTable:
     """The stages ``config`` asks for, for a source described by ``info`` (a VideoInfo) read from
-    frame ``start``: the user's masks and boxes, detection, propagation, inpainting, steadying."""
-    table = StageTable(InpaintHoles(inpainter))
-    if config.mask is not None or config.boxes:
-        table.masks = mask_stage(config, info, start)
+    frame ``start``: the user's masks and boxes, detection, propagation, inpainting, steadying.
+    The inpainter (a model load) is made last, so a bad mask or box fails before paying for it."""
+    masks = mask_stage(config, info, start) if config.mask is not None or config.boxes else None
+    detector = propagation = steady = None
     if config.detect:
         from vidrestore.detect.probe import probe_for
         from vidrestore.detect.stage import DamageDetector, DetectOptions
@@ -144,18 +147,19 @@ def build_stages(config: FixConfig, info, inpainter: Inpainter, start: int = 0) 
         probed = probe_for(
             config.input, options.kinds, options.logo_sensitivity, options.logo_frames, config.encode.fps
         )
-        table.detector = DamageDetector(options, logo_candidates=probed)
+        detector = DamageDetector(options, logo_candidates=probed)
     # a frame folder is a video too (scans, VFX plates): on by default for both
     if config.temporal if config.temporal is not None else info.frame_count > 1:
         from vidrestore.temporal.propagate import TemporalPropagation
         from vidrestore.temporal.steady import SteadyFill
 
-        table.propagation = TemporalPropagation(temporal_options(config))
-        table.steady = SteadyFill()
-    return table
+        propagation = TemporalPropagation(temporal_options(config))
+        steady = SteadyFill()
+    return StageTable(InpaintHoles(make_inpainter()), masks, detector, propagation, steady)
 
 
 def temporal_options(config: FixConfig) -> TemporalOptions:
+    """Propagation's options from ``config``: the stage and the segment overlap read the same."""
     from vidrestore.temporal.propagate import TemporalOptions
 
     return TemporalOptions(window=config.window, reach=config.reach)
