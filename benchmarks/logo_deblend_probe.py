@@ -36,10 +36,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,54 +50,26 @@ from vidrestore.evaluate import load_clip, synthetic_damage  # noqa: E402
 from vidrestore.geometry import margin_box  # noqa: E402
 from vidrestore.inpaint.classical import ClassicalInpainter  # noqa: E402
 from vidrestore.metrics import psnr  # noqa: E402
-
-WHITE = np.full(3, 255.0, np.float32)
+from vidrestore.temporal.overlay import (  # noqa: E402
+    TOLERANCE,
+    add_neighbour_cost,
+    estimate_overlay,
+    plate_opacity,
+    shifted,
+)
+from vidrestore.temporal.overlay import invert as undo_blend  # noqa: E402
 
 
 def invert(observed: np.ndarray, alpha: np.ndarray, colour: np.ndarray, use: np.ndarray,
            fallback: np.ndarray) -> np.ndarray:
     """The overlay undone where ``use`` (H, W), ``fallback`` elsewhere."""
-    o = observed.astype(np.float32)
-    a = np.minimum(alpha, 0.99)[None, ..., None]
-    truth = (o - a * colour) / (1 - a)
-    out = np.where(use[None, ..., None], truth, fallback.astype(np.float32))
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-BETA, LOST, TOLERANCE = 4.0, 12.0, 0.08
-
-
-def opacity_map(o: np.ndarray, p: np.ndarray, colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel least-squares opacity of observed ``o`` over fill ``p`` (median-filtered), and
-    the weight behind it (how far the fill is from the colour)."""
-    d = colour - p
-    num, den = ((o - p) * d).sum(axis=(0, 3)), (d * d).sum(axis=(0, 3))
-    per_pixel = cv2.medianBlur(np.clip(num / np.maximum(den, 1e-3), 0, 1).astype(np.float32), 5)
-    return per_pixel, den / (len(o) * 3)
-
-
-def plate_opacity(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray
-                  ) -> tuple[float | None, np.ndarray, np.ndarray]:
-    """(plate opacity or None, per-pixel opacity, colour) from the frames and a fill."""
-    o, p = observed.astype(np.float32), fill.astype(np.float32)
-    colour, plate = WHITE.copy(), None
-    for _ in range(3):
-        per_pixel, weight = opacity_map(o, p, colour)
-        values = per_pixel[hole & (weight > 40**2)]
-        if values.size < 20:
-            return None, per_pixel, colour
-        hist, edges = np.histogram(values, bins=95, range=(0.05, 1.0))
-        peak = edges[int(np.argmax(np.convolve(hist, np.ones(5) / 5, mode="same")))] + 0.005
-        plate = float(np.median(values[np.abs(values - peak) < TOLERANCE]))
-        on_plate = hole & (np.abs(per_pixel - plate) < TOLERANCE)
-        colour = np.clip(((o[:, on_plate] - (1 - plate) * p[:, on_plate]) / plate).reshape(-1, 3).mean(0),
-                         0, 255).astype(np.float32)
-    return plate, per_pixel, colour
+    truth = undo_blend(observed, np.asarray(alpha, np.float32)[None, ..., None], colour)
+    return np.where(use[None, ..., None], truth, fallback)
 
 
 def plate_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> np.ndarray:
     """The ``plate`` estimator above."""
-    plate, per_pixel, colour = plate_opacity(observed, hole, fill)
+    plate, per_pixel, _, colour = plate_opacity(observed.astype(np.float32), hole, fill.astype(np.float32))
     if plate is None or plate > 0.9:
         return fill
     inverted = invert(observed, np.full(hole.shape, plate, np.float32), colour,
@@ -107,31 +77,9 @@ def plate_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> 
     return np.where((hole & (per_pixel < 0.04))[None, ..., None], observed, inverted)
 
 
-def _shifted(x: np.ndarray, dy: int, dx: int, fill: float | int | bool) -> np.ndarray:
-    """``x[..., y + dy, x + dx]`` at (y, x), ``fill`` past the edge."""
-    out = np.full_like(x, fill)
-    h, w = x.shape[-2:]
-    out[..., max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)] = \
-        x[..., max(0, dy) : h - max(0, -dy), max(0, dx) : w - max(0, -dx)]
-    return out
-
-
-def add_neighbour_cost(cost: np.ndarray, usable: list[bool], n_known: np.ndarray, n_label: np.ndarray,
-                       gap_of: Callable[[int], np.ndarray]) -> None:
-    """One neighbour's share of each label's cost in the label search: the label's gap to the
-    neighbour (``gap_of(k)``, capped at 60) where the neighbour is known, ``LOST`` for a label
-    that keeps the fill, and ``BETA`` where the neighbour has another label."""
-    for k, can_invert in enumerate(usable):
-        if can_invert:
-            cost[k] += np.where(n_known, np.minimum(gap_of(k), 60.0), 0.0)
-        else:
-            cost[k] += np.where(n_known, LOST, 0.0)
-        cost[k] += BETA * ((n_label != k) & (n_label > -2))
-
-
 def labelled_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> np.ndarray:
     """The ``plate + labels`` estimator above."""
-    plate, per_pixel, colour = plate_opacity(observed, hole, fill)
+    plate, per_pixel, _, colour = plate_opacity(observed.astype(np.float32), hole, fill.astype(np.float32))
     if plate is None or plate > 0.9:
         return fill
     levels = [0.0, plate, min(plate + 0.3, 0.97), 1.0]  # the last: lost, keeps the fill
@@ -151,8 +99,8 @@ def labelled_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) 
         known = (labels < 0) | usable[np.clip(labels, 0, None)]
         cost = np.zeros((len(levels),) + region.shape, np.float32)
         for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
-            n_value, n_label = _shifted(current, dy, dx, 0.0), _shifted(labels, dy, dx, -2)
-            n_known = _shifted(known, dy, dx, False) & (n_label > -2)
+            n_value, n_label = shifted(current, dy, dx, 0.0), shifted(labels, dy, dx, -2)
+            n_known = shifted(known, dy, dx, False) & (n_label > -2)
             add_neighbour_cost(
                 cost, usable.tolist(), n_known, n_label,
                 lambda k, near=n_value: np.abs(np.clip(inverted[k], -50, 305) - near).mean(axis=0))
@@ -165,69 +113,19 @@ def labelled_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) 
     return invert(observed, alpha, colour, hole & (full >= 0) & (alpha < 0.9), fill)
 
 
-FREE_COST, FIT_CAP = 4.0, 30.0
-
-
-def well_conditioned_share(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray,
-                           colour: np.ndarray) -> float:
-    """Share of hole pixels whose fill lies far (over 40 levels rms) from the overlay's colour:
-    where few do, the overlay barely changes the picture and its opacity cannot be told."""
-    _, weight = opacity_map(observed.astype(np.float32), fill.astype(np.float32), colour)
-    return float((weight[hole] > 40**2).mean())
-
-
 def motion_labelled_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray,
                              guarded: bool = False) -> np.ndarray:
-    """The ``motion labels`` estimator above; ``guarded``: the fill unless at least half the hole
-    is well conditioned (``well_conditioned_share``)."""
-    plate, per_pixel, colour = plate_opacity(observed, hole, fill)
-    if plate is None or plate > 0.9:
-        return fill
-    if guarded and well_conditioned_share(observed, hole, fill, colour) < 0.5:
-        return fill
-    y0, y1, x0, x1 = margin_box(hole, 4)  # type: ignore[misc]  # the hole has pixels
-    region = hole[y0:y1, x0:x1]
-    o = observed[:, y0:y1, x0:x1].astype(np.float32)  # (T, h, w, 3)
-    f = fill[:, y0:y1, x0:x1].astype(np.float32)
-    d = colour - f
-    free = np.clip(((o - f) * d).sum(axis=(0, 3)) / np.maximum((d * d).sum(axis=(0, 3)), 1e-3), 0, 0.9)
-    levels = [np.full(region.shape, a, np.float32) for a in (0.0, plate, min(plate + 0.3, 0.97))]
-    levels.append(free.astype(np.float32))
-    inverted = np.stack([(o - a[None, ..., None] * colour) / (1 - a[None, ..., None]) for a in levels])
-    mean = inverted.mean(axis=1, keepdims=True)  # (K, 1, h, w, 3)
-    motion, still = inverted - mean, mean[:, 0]
-    fit = np.minimum(np.abs(np.clip(still, -50, 305) - f.mean(axis=0)).mean(axis=-1), FIT_CAP)
-    lost = len(levels)  # the label that keeps the fill
-    fit = np.concatenate([fit, np.full((1,) + region.shape, 0.8 * FIT_CAP, np.float32)])
-    fit[3] += FREE_COST
-    # start from the nearest of clear, plate, letters and lost to the smoothed per-pixel opacity
-    nearest = np.argmin(np.abs(per_pixel[y0:y1, x0:x1, None] - np.array([0.0, plate, plate + 0.3, 1.0])), -1)
-    labels = np.where(region, np.array([0, 1, 2, lost])[nearest], -1)
-    for _ in range(8):
-        pick = np.clip(labels, 0, lost - 1)[None, None, ..., None]
-        cur_motion = np.take_along_axis(motion, pick, axis=0)[0]
-        cur_still = np.take_along_axis(still[:, None], pick, axis=0)[0, 0]
-        usable = labels != lost
-        cost = fit.copy()
-        for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
-            n_motion = _shifted(np.moveaxis(cur_motion, -1, 1), dy, dx, 0.0)
-            n_still = _shifted(np.moveaxis(cur_still, -1, 0), dy, dx, 0.0)
-            n_label = _shifted(labels, dy, dx, -2)
-            n_known = _shifted(usable, dy, dx, False) & (n_label > -2)
-            add_neighbour_cost(
-                cost, [True] * lost + [False], n_known, n_label,
-                lambda k, moves=n_motion, stays=n_still:
-                    np.abs(np.moveaxis(motion[k], -1, 1) - moves).mean(axis=(0, 1))
-                    + np.abs(np.clip(np.moveaxis(still[k], -1, 0), -50, 305) - stays).mean(axis=0))
-        labels = np.where(region, np.argmin(cost, axis=0), -1)
-    alpha = np.ones(hole.shape, np.float32)
-    use = np.zeros(hole.shape, bool)
-    inside = np.zeros(region.shape, np.float32)
-    for k, a in enumerate(levels):
-        inside = np.where(labels == k, a, inside)
-    alpha[y0:y1, x0:x1] = inside
-    use[y0:y1, x0:x1] = region & (labels >= 0) & (labels < lost)
-    return invert(observed, alpha, colour, hole & use & (alpha < 0.9), fill)
+    """``motion labels`` / ``guarded`` above: `vidrestore.temporal.overlay.estimate_overlay` (which
+    is guarded, and refuses a hole it would see through less than half of) undone where it sees."""
+    y0, y1, x0, x1 = margin_box(hole, 8)  # type: ignore[misc]  # the hole has pixels
+    overlay = estimate_overlay(observed[:, y0:y1, x0:x1], hole[y0:y1, x0:x1], fill[:, y0:y1, x0:x1],
+                               (y0, y1, x0, x1), guarded=guarded)
+    out = fill.copy()
+    if overlay is not None:
+        for frame, source in zip(out, observed, strict=True):
+            crop, seen = overlay.undo(source, hole)
+            frame[y0:y1, x0:x1][seen] = crop[seen]
+    return out
 
 
 def main() -> None:
