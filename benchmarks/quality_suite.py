@@ -71,9 +71,10 @@ _DEPENDS = {
     "ns": ["vidrestore/inpaint/classical.py"],
     "gan": ["vidrestore/inpaint", "vidrestore/models", "weights"],
     "gan+temporal": ["vidrestore/inpaint", "vidrestore/models", "weights", "vidrestore/temporal",
-                     "vidrestore/api.py", "vidrestore/pipeline.py", "vidrestore/frames.py"],
+                     "vidrestore/api.py", "vidrestore/pipeline.py", "vidrestore/frames.py",
+                     "vidrestore/job.py"],
     "default": ["vidrestore/inpaint", "vidrestore/models", "weights", "vidrestore/temporal",
-                "vidrestore/api.py", "vidrestore/pipeline.py", "vidrestore/frames.py"],
+                "vidrestore/api.py", "vidrestore/pipeline.py", "vidrestore/frames.py", "vidrestore/job.py"],
 }
 
 

@@ -26,8 +26,8 @@ def everything_set() -> FixConfig:
                                texture=0.5),
         encode=EncodeOptions(codec="libx265", crf=20, preset="fast", lossless=True, pix_fmt="yuv444p",
                              fps=24.0),
-        temporal=False, window=2, reach=5, segments=2, workers=2, overwrite=True, batch_frames=4,
-        strict=True, progress=True,
+        temporal=False, see_through=False, window=2, reach=5, segments=2, workers=2, overwrite=True,
+        batch_frames=4, strict=True, progress=True,
     )  # fmt: skip
 
 
@@ -41,8 +41,9 @@ def test_restore_options_names_every_keyword_of_restore() -> None:
     keywords = set(inspect.signature(restore).parameters) - {"input", "output", "make_inpainter", "progress"}
     assert set(restore_options(everything_set())) == keywords
     # the "not given" values of options newer than some batch records are left out
-    plain = dataclasses.replace(everything_set(), track=None, detect_sensitivity={})
+    plain = dataclasses.replace(everything_set(), track=None, detect_sensitivity={}, see_through=None)
     assert "track" not in restore_options(plain) and "detect_sensitivity" not in restore_options(plain)
+    assert "see_through" not in restore_options(plain)
 
 
 def test_fix_config_refuses_an_unknown_option() -> None:
@@ -111,7 +112,8 @@ def test_every_fix_option_reaches_the_job_as_restore_gives_it(
     for name, value in options.items():
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
-            args += [flag if value else f"--no-{name.replace('_', '-')}"] if name == "temporal" else (
+            three_state = name in ("temporal", "see_through")
+            args += [flag if value else f"--no-{name.replace('_', '-')}"] if three_state else (
                 [flag] if value else [])
         elif name == "box":
             for spec in value:  # type: ignore[attr-defined]

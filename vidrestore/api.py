@@ -59,6 +59,7 @@ def restore(
     pix_fmt: str | None = None,
     fps: float | None = None,
     temporal: bool | None = None,
+    see_through: bool | None = None,
     window: int = 3,
     reach: int = 12,
     batch_frames: int | None = None,
@@ -118,6 +119,7 @@ def fix_config(input: str | Path, output: str | Path, **options: object) -> FixC
             fps=o["fps"],
         ),
         temporal=o["temporal"],
+        see_through=o["see_through"],
         window=o["window"],
         reach=o["reach"],
         overwrite=o["overwrite"],
@@ -145,13 +147,16 @@ def restore_options(config: FixConfig) -> dict[str, object]:
         "mask_resize": config.masks.resize,
         "codec": config.encode.codec, "crf": config.encode.crf, "preset": config.encode.preset,
         "lossless": config.encode.lossless, "pix_fmt": config.encode.pix_fmt, "fps": config.encode.fps,
-        "temporal": config.temporal, "window": config.window, "reach": config.reach,
+        "temporal": config.temporal, "see_through": config.see_through, "window": config.window,
+        "reach": config.reach,
         "batch_frames": config.batch_frames, "segments": config.segments, "workers": config.workers,
         "overwrite": config.overwrite, "strict": config.strict,
     }  # fmt: skip
     for key in ("detect_sensitivity", "track", "texture"):
         if not options[key]:
             del options[key]
+    if options["see_through"] is None:
+        del options["see_through"]
     return options
 
 

@@ -27,6 +27,7 @@ class FixConfig:
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     detect_sensitivity: dict[str, float] = field(default_factory=dict)
     temporal: bool | None = None  # None: on for any input of more than one frame
+    see_through: bool | None = None  # undo static semi-transparent logos; None: with temporal
     window: int = 3
     reach: int = 12  # frames back and ahead searched, along chained flows, for pixels the window missed
     segments: int = 1  # split one long video into this many parts processed in parallel

@@ -11,11 +11,12 @@ import importlib.resources
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from tqdm import tqdm
 
 from vidrestore.config import FixConfig, frames_per_batch
@@ -27,12 +28,13 @@ from vidrestore.io.encode import EncodeOptions, FolderSink, FrameSink, VideoSink
 from vidrestore.io.masks import MaskReader
 from vidrestore.io.paths import is_video_path
 from vidrestore.io.regions import AttachTimedMasks, FrameClock, check_boxes, parse_boxes, split_mask_spec
-from vidrestore.pipeline import AttachMasks, InpaintHoles, Stage, run_pipeline
+from vidrestore.pipeline import AttachMasks, InpaintHoles, Stage, batch_frames, run_pipeline
 from vidrestore.summary import RestoreSummary
 
 if TYPE_CHECKING:  # imported only when a job uses them (detection loads a worker, flow cv2)
     from vidrestore.detect.stage import DamageDetector
     from vidrestore.temporal.propagate import TemporalOptions, TemporalPropagation
+    from vidrestore.temporal.see_through import SeeThrough
     from vidrestore.temporal.steady import SteadyFill
 
 
@@ -77,11 +79,14 @@ class StageTable:
     inpaint: InpaintHoles
     masks: Stage | None = None
     detector: DamageDetector | None = None
+    see_through: SeeThrough | None = None
     propagation: TemporalPropagation | None = None
     steady: SteadyFill | None = None
 
     def chain(self) -> list[Stage]:
-        stages = (self.masks, self.detector, self.propagation, self.inpaint, self.steady)
+        observe = self.see_through.observer if self.see_through is not None else None
+        stages = (self.masks, self.detector, observe, self.propagation, self.inpaint, self.steady,
+                  self.see_through)
         return [stage for stage in stages if stage is not None]
 
     @property
@@ -92,6 +97,8 @@ class StageTable:
         """Count frames ``start <= index < stop`` in the statistics, no others: a segment decodes
         overlap frames around the ones it writes, and those belong to its neighbours' counts."""
         self.inpaint.count_range = (start, stop)
+        if self.see_through is not None:
+            self.see_through.count_range = (start, stop)
         if self.propagation is not None:
             self.propagation.count_range = (start, stop)
 
@@ -133,7 +140,8 @@ def build_stages(
     frame ``start``: the user's masks and boxes, detection, propagation, inpainting, steadying.
     The inpainter (a model load) is made last, so a bad mask or box fails before paying for it."""
     masks = mask_stage(config, info, start) if config.mask is not None or config.boxes else None
-    detector = propagation = steady = None
+    detector = see_through = propagation = steady = None
+    temporal = config.temporal if config.temporal is not None else info.frame_count > 1
     if config.detect:
         from vidrestore.detect.probe import probe_for
         from vidrestore.detect.stage import DamageDetector, DetectOptions
@@ -148,14 +156,19 @@ def build_stages(
             config.input, options.kinds, options.logo_sensitivity, options.logo_frames, config.encode.fps
         )
         detector = DamageDetector(options, logo_candidates=probed)
+    if masks is not None and (config.see_through if config.see_through is not None else temporal):
+        from vidrestore.temporal.see_through import SeeThrough, probe_overlays
+
+        overlays = probe_overlays(lambda: frames_with_masks(config, info, start), config.progress)
+        see_through = SeeThrough(overlays) if overlays else None
     # a frame folder is a video too (scans, VFX plates): on by default for both
-    if config.temporal if config.temporal is not None else info.frame_count > 1:
+    if temporal:
         from vidrestore.temporal.propagate import TemporalPropagation
         from vidrestore.temporal.steady import SteadyFill
 
         propagation = TemporalPropagation(temporal_options(config))
         steady = SteadyFill()
-    return StageTable(InpaintHoles(make_inpainter()), masks, detector, propagation, steady)
+    return StageTable(InpaintHoles(make_inpainter()), masks, detector, see_through, propagation, steady)
 
 
 def temporal_options(config: FixConfig) -> TemporalOptions:
@@ -178,6 +191,19 @@ def mask_stage(config: FixConfig, info, start: int = 0) -> Stage:  # noqa: ANN00
     check_boxes(boxes, info.width, info.height)
     clock = FrameClock(info.time_base, info.start_pts, info.fps)
     return AttachTimedMasks(clock, (info.width, info.height), masks, mask_range, boxes)
+
+
+def frames_with_masks(config: FixConfig, info, start: int = 0  # noqa: ANN001 - VideoInfo
+                      ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(frame, mask) from frame ``start`` on, the user's masks and boxes only, from a source of its
+    own: the see-through probe reads the first frames before the main pass does."""
+    source = open_source(config.input, fps=config.encode.fps, strict=config.strict)
+    try:
+        batches = batch_frames(source.frames(start), 4, info.time_base)
+        for batch in mask_stage(config, info, start).run(batches):
+            yield from zip(batch.frames, batch.ensure_masks(), strict=True)
+    finally:
+        source.close()
 
 
 def run_job(job: Job, sink: FrameSink, config: FixConfig) -> RestoreSummary:
@@ -215,11 +241,17 @@ def run_job(job: Job, sink: FrameSink, config: FixConfig) -> RestoreSummary:
         masked_fraction=hole_pixels / max(stats.total_pixels, 1),
         seconds=seconds,
         propagated_fraction=propagation.stats.fraction if propagation else 0.0,
+        seen_through_fraction=see_through_fraction(job.stages, stats.total_pixels),
         fps=result.frames_written / max(seconds, 1e-9),
         bad_packets=job.source.bad_packets,
         detected=job.stages.detector.summary() if job.stages.detector is not None else {},
         warnings=result.warnings,
     )
+
+
+def see_through_fraction(stages: StageTable, total_pixels: int) -> float:
+    """Share of all pixels where a semi-transparent logo was undone rather than filled."""
+    return stages.see_through.stats.pixels / max(total_pixels, 1) if stages.see_through else 0.0
 
 
 def make_sink(output: Path, info, options: EncodeOptions) -> FrameSink:  # noqa: ANN001 - VideoInfo

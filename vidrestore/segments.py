@@ -99,6 +99,7 @@ def restore_segment(config: FixConfig, segment: Segment, path: Path) -> dict[str
         "masked_frames": summary.masked_frames,
         "hole_pixels": summary.masked_fraction * summary.frames,
         "propagated": summary.propagated_fraction,
+        "seen_through": summary.seen_through_fraction,
         "bad_packets": summary.bad_packets,
         "method": summary.method,
         "detected": summary.detected,
@@ -164,6 +165,7 @@ def restore_in_segments(config: FixConfig) -> RestoreSummary:
         seconds=seconds,
         fps=joined / max(seconds, 1e-9),
         propagated_fraction=_weighted(results, "propagated", by="hole_pixels"),
+        seen_through_fraction=_weighted(results, "seen_through", by="frames"),
         bad_packets=sum(int(r["bad_packets"]) for r in results.values()),
         detected={k: _weighted(results, k, by="frames", inside="detected")
                   for k in results[0]["detected"]},  # fmt: skip

@@ -22,6 +22,7 @@ class RestoreSummary:
     seconds: float
     fps: float
     propagated_fraction: float = 0.0  # share of hole pixels filled from neighbouring frames
+    seen_through_fraction: float = 0.0  # share of all pixels where a semi-transparent logo was undone
     bad_packets: int = 0
     detected: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -41,6 +42,8 @@ class RestoreSummary:
             f"{100 * self.masked_fraction:.2f}% of pixels filled{self._how()}) "
             f"in {self.seconds:.1f}s, {self.fps:.1f} fps -> {self.output}"
         )
+        if self.seen_through_fraction > 0:
+            text += f"; {100 * self.seen_through_fraction:.2f}% seen through a semi-transparent logo"
         for kind, fraction in self.detected.items():
             text += f"; detected {kind}: {100 * fraction:.3f}% of pixels"
         if self.av_offset_ms is not None:
