@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from vidrestore.api import restore
 from vidrestore.inpaint.classical import ClassicalInpainter
@@ -13,6 +14,7 @@ from vidrestore.io.decode import read_image
 from vidrestore.io.encode import write_image
 from vidrestore.io.paths import list_images
 from vidrestore.metrics import psnr
+from vidrestore.temporal import see_through as see_through_module
 from vidrestore.temporal.overlay import estimate_overlay, keep_detail
 from vidrestore.temporal.see_through import probe_overlays
 
@@ -125,6 +127,27 @@ def test_the_probe_reads_only_the_hole_masked_in_every_frame() -> None:
     assert len(overlays) == 1
     assert overlays[0].box[0] <= BOX[0] and overlays[0].box[1] >= BOX[1]
     assert not probe_overlays(lambda: zip(observed[:5], masks[:5], strict=True))  # too few frames
+
+
+def test_a_mask_too_large_to_keep_crops_of_gives_the_same_overlay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the first mask is large, the frames are read again for the static hole's crops only."""
+    observed = blend(scenery(), logo_alpha(0.5))
+    masks = np.broadcast_to(box_hole(), observed.shape[:3]).copy()
+    masks[0] = True  # a first frame masked all over: the static hole is known only at the end
+    calls: list[int] = []
+
+    def pairs():  # noqa: ANN202
+        calls.append(1)
+        return zip(observed, masks, strict=True)
+
+    kept = probe_overlays(pairs)
+    assert len(calls) == 1
+    monkeypatch.setattr(see_through_module, "KEEP_BYTES", 0)
+    again = probe_overlays(pairs)
+    assert len(calls) == 3
+    assert len(kept) == len(again) == 1
+    assert kept[0].box == again[0].box and np.array_equal(kept[0].see, again[0].see)
+    assert np.allclose(kept[0].alpha, again[0].alpha) and np.allclose(kept[0].colour, again[0].colour)
 
 
 def _folder(path: Path, frames: np.ndarray) -> Path:

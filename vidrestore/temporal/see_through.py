@@ -3,8 +3,9 @@
 Before the main pass, ``probe_overlays`` reads the first frames that have masks (at most
 ``PROBE_FRAMES`` of them, within ``SCAN_LIMIT`` frames of the start), finds the pixels masked in
 every one of them (a logo box, a logo mask image), and estimates an overlay for each such static
-hole from those frames (`vidrestore.temporal.overlay`). It reads them twice, once for the masks
-and once for crops around the static holes, so memory is the crops', not the frames'.
+hole from those frames (`vidrestore.temporal.overlay`). It keeps crops around the first mask
+as it goes (reading the frames a second time, for crops around the static holes only, where
+that mask is too large), so memory is the crops', not the frames'.
 
 In the main pass the holes are filled as ever (propagation, the inpainter, steadying). Before
 that, ``SeeThrough.observer`` keeps, for each frame, the overlay undone on a crop of the frame as
@@ -25,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vidrestore.frames import FrameBatch
-from vidrestore.geometry import Box, grown_box, margin_box
+from vidrestore.geometry import Box, bounding_box, grown_box, margin_box
 from vidrestore.inpaint.classical import ClassicalInpainter
 from vidrestore.temporal.overlay import CLEAR, DETAIL_SIGMA, Overlay, estimate_overlay, keep_detail
 
@@ -34,6 +35,7 @@ MIN_FRAMES = 10  # fewer masked frames: too little motion under the logo to tell
 SCAN_LIMIT = 750  # frames from the start searched for masked frames (30 s at 25 fps)
 MIN_PIXELS = 100  # smaller static holes are filled as usual
 MARGIN = 8  # known pixels around a static hole that the estimate reads
+KEEP_BYTES = 64 << 20  # crops kept in the first pass (else the frames are read twice)
 BLUR_REACH = int(3 * DETAIL_SIGMA)  # pixels around a crop that its blur reads
 
 FramesWithMasks = Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]
@@ -123,11 +125,12 @@ class SeeThrough:
 
 def probe_overlays(frames_with_masks: FramesWithMasks, progress: bool = False) -> list[Overlay]:
     """Overlays over the static holes of the first masked frames; ``frames_with_masks`` gives
-    (frame, mask) pairs from the start, each time it is called."""
-    static, picked = _static_hole(_closing(frames_with_masks()))
-    if static is None or len(picked) < MIN_FRAMES:
+    (frame, mask) pairs from the start, each time it is called (twice where the first mask's box
+    is too large to keep crops of while the static hole is not yet known)."""
+    found = _static_hole(_closing(frames_with_masks()))
+    if found.static is None or len(found.picked) < MIN_FRAMES:
         return []
-    count, labels, boxes, _ = cv2.connectedComponentsWithStats(static.astype(np.uint8), connectivity=8)
+    count, labels, boxes, _ = cv2.connectedComponentsWithStats(found.static.astype(np.uint8), connectivity=8)
     regions = []
     for k in range(1, count):
         if boxes[k, cv2.CC_STAT_AREA] >= MIN_PIXELS:
@@ -135,25 +138,34 @@ def probe_overlays(frames_with_masks: FramesWithMasks, progress: bool = False) -
             regions.append((hole, margin_box(hole, MARGIN)))
     if not regions:
         return []
-    crops: list[list[np.ndarray]] = [[] for _ in regions]
-    wanted = set(picked)
-    for index, (frame, _) in enumerate(_closing(frames_with_masks())):
-        if index > picked[-1]:
-            break
-        if index in wanted:
-            for crop, (_, (y0, y1, x0, x1)) in zip(crops, regions, strict=True):
-                crop.append(frame[y0:y1, x0:x1].copy())
+    kept = found.crops if found.crops is not None else _crops_again(frames_with_masks, found)
     overlays = []
-    fill = ClassicalInpainter("telea")
-    for (hole, box), crop in tqdm(list(zip(regions, crops, strict=True)), desc="see-through probe",
-                                  unit="hole", disable=not progress):
+    for hole, box in tqdm(regions, desc="see-through probe", unit="hole", disable=not progress):
         y0, y1, x0, x1 = box
-        observed, small = np.stack(crop), hole[y0:y1, x0:x1]
-        filled = fill.inpaint(observed, np.broadcast_to(small, observed.shape[:3]))
-        overlay = estimate_overlay(observed, small, filled, box)
+        ky, kx = y0 - found.box[0], x0 - found.box[2]
+        observed = np.stack([c[ky : ky + y1 - y0, kx : kx + x1 - x0] for c in kept])
+        small = hole[y0:y1, x0:x1]
+        overlay = estimate_overlay(observed, small, plain_fill(observed, small), box)
         if overlay is not None:
             overlays.append(overlay)
     return overlays
+
+
+def plain_fill(observed: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Telea's fill of ``hole`` in each frame, computed at half size where the hole is large: the
+    estimate reads the fill's coarse picture (median-filtered opacities, means over frames), and
+    Telea's time grows with the hole's area."""
+    if hole.sum() < 4000:
+        return ClassicalInpainter("telea").inpaint(observed, np.broadcast_to(hole, observed.shape[:3]))
+    h, w = hole.shape
+    half = cv2.resize(hole.view(np.uint8), (w // 2, h // 2), interpolation=cv2.INTER_AREA) > 0
+    telea = ClassicalInpainter("telea", radius=3)
+    out = observed.copy()
+    for frame, target in zip(observed, out, strict=True):
+        small = cv2.resize(frame, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        filled = cv2.resize(telea.inpaint_one(small, half), (w, h), interpolation=cv2.INTER_LINEAR)
+        target[hole] = filled[hole]
+    return out
 
 
 def _closing(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -166,17 +178,48 @@ def _closing(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[n
             close()
 
 
-def _static_hole(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray | None, list[int]]:
-    """Pixels masked in every masked frame among the first ones, and those frames' indices."""
-    static: np.ndarray | None = None
-    picked: list[int] = []
-    for index, (_, mask) in enumerate(pairs):
-        if index >= SCAN_LIMIT or len(picked) >= PROBE_FRAMES:
+@dataclass
+class _Found:
+    static: np.ndarray | None  # pixels masked in every picked frame
+    picked: list[int]  # indices (from the start) of the masked frames read
+    box: Box  # the first mask's box, grown by MARGIN: the static hole and its margin lie inside
+    crops: list[np.ndarray] | None  # the picked frames on ``box``, when small enough to keep
+
+
+def _static_hole(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> _Found:
+    """Pixels masked in every masked frame among the first ones; crops of those frames around the
+    first mask, where they take at most ``KEEP_BYTES``, so that one pass over the file suffices."""
+    found = _Found(None, [], (0, 0, 0, 0), None)
+    for index, (frame, mask) in enumerate(pairs):
+        if index >= SCAN_LIMIT or len(found.picked) >= PROBE_FRAMES:
             break
         if not mask.any():
             continue
-        static = mask.copy() if static is None else static & mask
-        picked.append(index)
-        if not static.any():
-            return None, picked
-    return static, picked
+        if found.static is None:
+            found.static = mask.copy()
+            found.box = grown_box(bounding_box(mask), MARGIN, mask.shape)  # type: ignore[arg-type]
+            y0, y1, x0, x1 = found.box
+            found.crops = [] if (y1 - y0) * (x1 - x0) * 3 * PROBE_FRAMES <= KEEP_BYTES else None
+        else:
+            found.static &= mask
+        found.picked.append(index)
+        if found.crops is not None:
+            y0, y1, x0, x1 = found.box
+            found.crops.append(frame[y0:y1, x0:x1].copy())
+        if not found.static.any():
+            found.static = None
+            break
+    return found
+
+
+def _crops_again(frames_with_masks: FramesWithMasks, found: _Found) -> list[np.ndarray]:
+    """The picked frames on the static hole's box, read again (the first mask was too large)."""
+    assert found.static is not None
+    y0, y1, x0, x1 = found.box = grown_box(bounding_box(found.static), MARGIN, found.static.shape)  # type: ignore[arg-type]
+    wanted, crops = set(found.picked), []
+    for index, (frame, _) in enumerate(_closing(frames_with_masks())):
+        if index > found.picked[-1]:
+            break
+        if index in wanted:
+            crops.append(frame[y0:y1, x0:x1].copy())
+    return crops
