@@ -73,10 +73,11 @@ FIX_OPTIONS: dict[str, FixOption] = {
         "Fill holes with real pixels from neighbouring frames along optical flow first (default: on, "
         "for videos and frame folders alike).", cli_type=bool | None),
     "see_through": FixOption(
-        "Where a static mask covers a semi-transparent logo, undo the logo's blend from the frames "
-        "(the picture under it comes back with its own detail) and fill only what it hides entirely. "
-        "Estimated from the first masked frames; refused where the logo is opaque or cannot be told "
-        "(default: on with --temporal; use --no-see-through to remove an object under a static box).",
+        "Where a static mask covers a semi-transparent logo, give the filled pixels the fine detail "
+        "of the picture the logo dims (its own texture and motion; the fill keeps their level and "
+        "colour). Estimated from the first 40 masked frames; refused where the logo is opaque or its "
+        "opacity cannot be told (default: on with --temporal; --no-see-through to remove a still "
+        "object under a static box).",
         cli_type=bool | None),
     "window": FixOption(
         "Neighbouring frames on each side used by --temporal (memory grows with it, not with video "

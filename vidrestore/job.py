@@ -159,7 +159,8 @@ def build_stages(
     if masks is not None and (config.see_through if config.see_through is not None else temporal):
         from vidrestore.temporal.see_through import SeeThrough, probe_overlays
 
-        overlays = probe_overlays(lambda: frames_with_masks(config, info, start), config.progress)
+        overlays = probe_overlays(lambda: frames_with_masks(config, info, start),
+                                  progress=config.progress and sys.stderr.isatty())
         see_through = SeeThrough(overlays) if overlays else None
     # a frame folder is a video too (scans, VFX plates): on by default for both
     if temporal:
