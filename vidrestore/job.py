@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -138,9 +139,10 @@ def build_stages(
 ) -> StageTable:
     """The stages ``config`` asks for, for a source described by ``info`` (a VideoInfo) read from
     frame ``start``: the user's masks and boxes, detection, propagation, inpainting, steadying.
-    The inpainter (a model load) is made last, so a bad mask or box fails before paying for it."""
+    The inpainter (a model load) is made after the masks and boxes are checked, so a bad one fails
+    before paying for it; the see-through probe runs while it loads."""
     masks = mask_stage(config, info, start) if config.mask is not None or config.boxes else None
-    detector = see_through = propagation = steady = None
+    detector = propagation = steady = None
     temporal = config.temporal if config.temporal is not None else info.frame_count > 1
     if config.detect:
         from vidrestore.detect.probe import probe_for
@@ -156,12 +158,6 @@ def build_stages(
             config.input, options.kinds, options.logo_sensitivity, options.logo_frames, config.encode.fps
         )
         detector = DamageDetector(options, logo_candidates=probed)
-    if masks is not None and (config.see_through if config.see_through is not None else temporal):
-        from vidrestore.temporal.see_through import SeeThrough, probe_overlays
-
-        overlays = probe_overlays(lambda: frames_with_masks(config, info, start),
-                                  progress=config.progress and sys.stderr.isatty())
-        see_through = SeeThrough(overlays) if overlays else None
     # a frame folder is a video too (scans, VFX plates): on by default for both
     if temporal:
         from vidrestore.temporal.propagate import TemporalPropagation
@@ -169,7 +165,18 @@ def build_stages(
 
         propagation = TemporalPropagation(temporal_options(config))
         steady = SteadyFill()
-    return StageTable(InpaintHoles(make_inpainter()), masks, detector, see_through, propagation, steady)
+    if masks is None or not (config.see_through if config.see_through is not None else temporal):
+        return StageTable(InpaintHoles(make_inpainter()), masks, detector, None, propagation, steady)
+    from vidrestore.temporal.see_through import SeeThrough, probe_overlays
+
+    # the see-through probe (decoding and estimating) runs while the model loads
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="see-through-probe") as pool:
+        probing = pool.submit(probe_overlays, lambda: frames_with_masks(config, info, start),
+                              config.progress and sys.stderr.isatty())
+        inpaint = InpaintHoles(make_inpainter())
+        overlays = probing.result()
+    see_through = SeeThrough(overlays) if overlays else None
+    return StageTable(inpaint, masks, detector, see_through, propagation, steady)
 
 
 def temporal_options(config: FixConfig) -> TemporalOptions:
