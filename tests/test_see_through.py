@@ -16,7 +16,7 @@ from vidrestore.io.paths import list_images
 from vidrestore.metrics import psnr
 from vidrestore.temporal import see_through as see_through_module
 from vidrestore.temporal.overlay import estimate_overlay, keep_detail
-from vidrestore.temporal.see_through import probe_overlays
+from vidrestore.temporal.see_through import SeeThrough, probe_overlays
 
 H, W, T = 72, 96, 24
 BOX = (20, 50, 30, 70)  # y0, y1, x0, x1
@@ -86,11 +86,11 @@ def test_a_semi_transparent_plate_with_letters_is_undone_close_to_the_truth() ->
 
 def test_a_mask_grown_around_the_logo_is_still_seen_through() -> None:
     """A box drawn generously around the logo, or ``--dilate``, adds a band of clear pixels around
-    it (here more than half the hole): no reason to refuse it."""
+    it (here more than half the hole, with the letters): no reason to refuse it."""
     observed = blend(scenery(), logo_alpha(0.5, 0.8))
     y0, y1, x0, x1 = BOX
     hole = np.zeros((H, W), bool)
-    hole[y0 - 8 : y1 + 8, x0 - 8 : x1 + 8] = True
+    hole[y0 - 6 : y1 + 6, x0 - 6 : x1 + 6] = True
     fill = ClassicalInpainter("telea").inpaint(observed, np.broadcast_to(hole, observed.shape[:3]))
     overlay = estimate_overlay(observed, hole, fill)
     assert overlay is not None
@@ -215,3 +215,36 @@ def test_an_opaque_box_of_any_colour_never_reaches_the_output(tmp_path: Path) ->
         assert summary.seen_through_fraction == 0
         outputs.append(np.stack([read_image(p) for p in list_images(tmp_path / f"out-{colour[1]}")]))
     assert np.array_equal(outputs[0], outputs[1])
+
+
+def test_a_nearly_opaque_plate_is_refused() -> None:
+    """Undoing a plate at 0.85 would multiply the picture's noise by almost 7: fill it instead."""
+    assert estimate(blend(scenery(), logo_alpha(0.85))) is None
+
+
+def test_an_early_box_elsewhere_does_not_hide_the_logo_that_follows() -> None:
+    """A box in a time range before the logo shares no pixel with it: the probe starts again."""
+    observed = blend(scenery(30), logo_alpha(0.5))
+    masks = np.zeros(observed.shape[:3], bool)
+    masks[:4, 60:70, 2:12] = True  # a box on the first frames only
+    masks[6:] |= box_hole()  # the logo's mask from frame 6
+    overlays = probe_overlays(lambda: zip(observed, masks, strict=True))
+    assert len(overlays) == 1 and overlays[0].box[0] <= BOX[0]
+
+
+def test_a_static_hole_too_large_to_estimate_is_filled_as_usual(monkeypatch: pytest.MonkeyPatch) -> None:
+    observed = blend(scenery(), logo_alpha(0.5))
+    masks = np.broadcast_to(box_hole(), observed.shape[:3])
+    monkeypatch.setattr(see_through_module, "MAX_PIXELS", box_hole().sum() - 1)
+    assert probe_overlays(lambda: zip(observed, masks, strict=True)) == []
+
+
+def test_the_logo_is_observed_before_the_detector_adds_its_finds() -> None:
+    """A scratch the detector finds inside the logo is damage: the observer must not see it."""
+    from vidrestore.job import StageTable
+    from vidrestore.pipeline import InpaintHoles
+
+    overlay = estimate(blend(scenery(), logo_alpha(0.5)))
+    see_through, detector, inpaint = SeeThrough([overlay]), object(), InpaintHoles(None)  # type: ignore[arg-type]
+    chain = StageTable(inpaint, None, detector, see_through).chain()  # type: ignore[arg-type]
+    assert chain.index(see_through.observer) < chain.index(detector) < chain.index(see_through)

@@ -86,7 +86,8 @@ class StageTable:
 
     def chain(self) -> list[Stage]:
         observe = self.see_through.observer if self.see_through is not None else None
-        stages = (self.masks, self.detector, observe, self.propagation, self.inpaint, self.steady,
+        # the observer before the detector: what it finds inside a logo is damage, not picture
+        stages = (self.masks, observe, self.detector, self.propagation, self.inpaint, self.steady,
                   self.see_through)
         return [stage for stage in stages if stage is not None]
 

@@ -12,8 +12,9 @@ over many frames (see docs/experiments.md, "Seeing through a semi-transparent lo
 2. each pixel is labelled clear, plate, letters (plate + 0.3), free (its own opacity, at most 0.9)
    or lost, by iterated conditional modes: a wrong opacity scales what moves under the logo, so a
    label is judged by how well its inverted pixel's motion and mean continue its neighbours';
-3. the overlay is refused (None) where it cannot be told: no clear plate, a plate above 0.9
-   (opaque: nothing to see), too few pixels whose fill lies far from the colour (a white logo on
+3. the overlay is refused (None) where it cannot be told: no clear plate, a plate above 0.75
+   (nearly opaque: what shows through is mostly noise, amplified by 1 / (1 - opacity)), too few
+   pixels whose fill lies far from the colour (a white logo on
    a white sky: inversion amplifies noise), or too little of the hole's interior it would see
    through (a static object under a box, not an overlay). Lost pixels stay holes for the
    inpainter.
@@ -37,7 +38,7 @@ BETA, LOST_COST, FREE_COST, FIT_CAP, GAP_CAP = 4.0, 12.0, 4.0, 30.0, 60.0
 MIN_CONDITIONED_SHARE = 0.5  # of the hole: else the overlay barely changes the picture
 MIN_SEEN_SHARE = 0.5  # of the hole's interior seen through with an opacity above 0: else no overlay
 RIM = 3  # px inside a hole's edge left out of that share (a grown mask's band of clear pixels)
-MAX_PLATE = 0.9
+MAX_SEEN = 0.75  # opacity above which a pixel is lost: undoing it would amplify noise over 4 times
 CLEAR, PLATE, LETTERS, FREE, LOST = range(5)  # the labels, in the order of their opacities
 DETAIL_SIGMA = 8.0  # px: finer detail comes from the frames, coarser from the fill
 
@@ -154,7 +155,7 @@ def estimate_overlay(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray,
     measuring what they are worth."""
     o, f = observed.astype(np.float32), fill.astype(np.float32)
     plate, per_pixel, weight, colour = plate_opacity(o, hole, f)
-    if plate is None or plate > MAX_PLATE:
+    if plate is None or plate > MAX_SEEN:
         return None
     if guarded and float((weight[hole] > CONDITIONED).mean()) < MIN_CONDITIONED_SHARE:
         return None
@@ -167,7 +168,7 @@ def estimate_overlay(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray,
     alpha = np.ones(hole.shape, np.float32)
     for k, a in enumerate(levels):
         alpha = np.where(labels == k, a, alpha)
-    see = hole & (labels >= 0) & (labels < lost) & (alpha < MAX_PLATE)
+    see = hole & (labels >= 0) & (labels < lost) & (alpha < MAX_SEEN)
     interior = _interior(hole)
     if guarded and float((see & (alpha > 0) & interior).sum()) < MIN_SEEN_SHARE * interior.sum():
         return None

@@ -34,6 +34,7 @@ PROBE_FRAMES = 40  # masked frames the overlay is estimated from
 MIN_FRAMES = 10  # fewer masked frames: too little motion under the logo to tell its opacity
 SCAN_LIMIT = 750  # frames from the start searched for masked frames (30 s at 25 fps)
 MIN_PIXELS = 100  # smaller static holes are filled as usual
+MAX_PIXELS = 50_000  # larger ones too (a subtitle band): the estimate's memory grows with the area
 MARGIN = 8  # known pixels around a static hole that the estimate reads
 KEEP_BYTES = 64 << 20  # crops kept in the first pass (else the frames are read twice)
 BLUR_REACH = int(3 * DETAIL_SIGMA)  # pixels around a crop that its blur reads
@@ -133,7 +134,7 @@ def probe_overlays(frames_with_masks: FramesWithMasks, progress: bool = False) -
     count, labels, boxes, _ = cv2.connectedComponentsWithStats(found.static.astype(np.uint8), connectivity=8)
     regions = []
     for k in range(1, count):
-        if boxes[k, cv2.CC_STAT_AREA] >= MIN_PIXELS:
+        if MIN_PIXELS <= boxes[k, cv2.CC_STAT_AREA] <= MAX_PIXELS:
             hole = labels == k
             regions.append((hole, margin_box(hole, MARGIN)))
     if not regions:
@@ -195,8 +196,10 @@ def _static_hole(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> _Found:
             break
         if not mask.any():
             continue
-        if found.static is None:
-            found.static = mask.copy()
+        if found.static is None or not (found.static & mask).any():
+            # the first masked frame, or one that shares no pixel with those before it (an early
+            # box in a time range, then the logo): start again from this one
+            found.static, found.picked = mask.copy(), []
             found.box = grown_box(bounding_box(mask), MARGIN, mask.shape)  # type: ignore[arg-type]
             y0, y1, x0, x1 = found.box
             found.crops = [] if (y1 - y0) * (x1 - x0) * 3 * PROBE_FRAMES <= KEEP_BYTES else None
@@ -206,9 +209,6 @@ def _static_hole(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> _Found:
         if found.crops is not None:
             y0, y1, x0, x1 = found.box
             found.crops.append(frame[y0:y1, x0:x1].copy())
-        if not found.static.any():
-            found.static = None
-            break
     return found
 
 
