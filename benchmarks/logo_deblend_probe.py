@@ -69,7 +69,7 @@ def invert(observed: np.ndarray, alpha: np.ndarray, colour: np.ndarray, use: np.
 
 def plate_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> np.ndarray:
     """The ``plate`` estimator above."""
-    plate, per_pixel, _, colour = plate_opacity(observed.astype(np.float32), hole, fill.astype(np.float32))
+    plate, per_pixel, colour = plate_opacity(observed.astype(np.float32), hole, fill.astype(np.float32))
     if plate is None or plate > 0.9:
         return fill
     inverted = invert(observed, np.full(hole.shape, plate, np.float32), colour,
@@ -79,7 +79,7 @@ def plate_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> 
 
 def labelled_estimate(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> np.ndarray:
     """The ``plate + labels`` estimator above."""
-    plate, per_pixel, _, colour = plate_opacity(observed.astype(np.float32), hole, fill.astype(np.float32))
+    plate, per_pixel, colour = plate_opacity(observed.astype(np.float32), hole, fill.astype(np.float32))
     if plate is None or plate > 0.9:
         return fill
     levels = [0.0, plate, min(plate + 0.3, 0.97), 1.0]  # the last: lost, keeps the fill

@@ -93,34 +93,38 @@ def invert(observed: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.nd
     return np.clip(np.rint(truth), 0, 255).astype(np.uint8)
 
 
-def opacity_map(o: np.ndarray, p: np.ndarray, colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel least-squares opacity of observed ``o`` over fill ``p`` (T, h, w, 3), median
-    filtered, and how well it is conditioned (mean squared distance of the fill from the colour)."""
+def least_squares_opacity(o: np.ndarray, p: np.ndarray, colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel least-squares opacity (in [0, 1]) of observed ``o`` over fill ``p`` (T, h, w, 3)
+    towards ``colour``, and how well it is conditioned (mean squared distance of fill from colour)."""
     d = colour - p
     num, den = ((o - p) * d).sum(axis=(0, 3)), (d * d).sum(axis=(0, 3))
-    per_pixel = cv2.medianBlur(np.clip(num / np.maximum(den, 1e-3), 0, 1).astype(np.float32), 5)
-    return per_pixel, den / (len(o) * 3)
+    return np.clip(num / np.maximum(den, 1e-3), 0, 1).astype(np.float32), den / (len(o) * 3)
+
+
+def opacity_map(o: np.ndarray, p: np.ndarray, colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``least_squares_opacity``, median filtered (the plate's search reads it), and conditioning."""
+    raw, weight = least_squares_opacity(o, p, colour)
+    return cv2.medianBlur(raw, 5), weight
 
 
 def plate_opacity(o: np.ndarray, hole: np.ndarray, p: np.ndarray
-                  ) -> tuple[float | None, np.ndarray, np.ndarray, np.ndarray]:
-    """(plate opacity or None, per-pixel opacity, conditioning, colour) from frames and a fill."""
+                  ) -> tuple[float | None, np.ndarray, np.ndarray]:
+    """(plate opacity or None, per-pixel opacity (median filtered), colour) from frames and a fill."""
     colour, plate = WHITE.copy(), None
     for _ in range(3):
         per_pixel, weight = opacity_map(o, p, colour)
         values = per_pixel[hole & (weight > CONDITIONED)]
         if values.size < 20:
-            return None, per_pixel, weight, colour
+            return None, per_pixel, colour
         hist, edges = np.histogram(values, bins=95, range=(0.05, 1.0))
         peak = edges[int(np.argmax(np.convolve(hist, np.ones(5) / 5, mode="same")))] + 0.005
         plate = float(np.median(values[np.abs(values - peak) < TOLERANCE]))
         if plate < 0.05:  # no plate: the peak is the clear pixels'
-            return None, per_pixel, weight, colour
+            return None, per_pixel, colour
         on_plate = hole & (np.abs(per_pixel - plate) < TOLERANCE)
         colour = np.clip(((o[:, on_plate] - (1 - plate) * p[:, on_plate]) / plate).reshape(-1, 3).mean(0),
                          0, 255).astype(np.float32)
-    _, weight = opacity_map(o, p, colour)  # conditioning against the final colour
-    return plate, per_pixel, weight, colour
+    return plate, per_pixel, colour
 
 
 def shifted(x: np.ndarray, dy: int, dx: int, fill: float | int | bool) -> np.ndarray:
@@ -154,15 +158,15 @@ def estimate_overlay(observed: np.ndarray, hole: np.ndarray, fill: np.ndarray,
     two refusals after the plate's (too few well-conditioned pixels, too few seen through), for
     measuring what they are worth."""
     o, f = observed.astype(np.float32), fill.astype(np.float32)
-    plate, per_pixel, weight, colour = plate_opacity(o, hole, f)
+    plate, per_pixel, colour = plate_opacity(o, hole, f)
     if plate is None or plate > MAX_SEEN:
         return None
+    own, weight = least_squares_opacity(o, f, colour)  # each pixel's, against the final colour
     if guarded and float((weight[hole] > CONDITIONED).mean()) < MIN_CONDITIONED_SHARE:
         return None
-    d = colour - f
-    free = np.clip(((o - f) * d).sum(axis=(0, 3)) / np.maximum((d * d).sum(axis=(0, 3)), 1e-3), 0, 0.9)
+    free = np.minimum(own, 0.9)
     levels = [np.full(hole.shape, a, np.float32) for a in (0.0, plate, min(plate + 0.3, 0.97))]
-    levels.append(free.astype(np.float32))
+    levels.append(free)
     labels = _motion_labels(o, f, hole, levels, per_pixel, plate, colour)
     lost = len(levels)
     alpha = np.ones(hole.shape, np.float32)

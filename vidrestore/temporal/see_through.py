@@ -37,6 +37,7 @@ MIN_PIXELS = 100  # smaller static holes are filled as usual
 MAX_PIXELS = 50_000  # larger ones too (a subtitle band): the estimate's memory grows with the area
 MARGIN = 8  # known pixels around a static hole that the estimate reads
 KEEP_BYTES = 64 << 20  # crops kept in the first pass (else the frames are read twice)
+HALF_SIZE_FILL = 4000  # hole pixels from which the probe's plain fill is computed at half size
 BLUR_REACH = int(3 * DETAIL_SIGMA)  # pixels around a crop that its blur reads
 
 FramesWithMasks = Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]
@@ -156,7 +157,7 @@ def plain_fill(observed: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Telea's fill of ``hole`` in each frame, computed at half size where the hole is large: the
     estimate reads the fill's coarse picture (median-filtered opacities, means over frames), and
     Telea's time grows with the hole's area."""
-    if hole.sum() < 4000:
+    if hole.sum() < HALF_SIZE_FILL:
         return ClassicalInpainter("telea").inpaint(observed, np.broadcast_to(hole, observed.shape[:3]))
     h, w = hole.shape
     half = cv2.resize(hole.view(np.uint8), (w // 2, h // 2), interpolation=cv2.INTER_AREA) > 0
