@@ -10,7 +10,7 @@ from test_detect_fixtures import panning_clip, texture, tolerant_scores
 from vidrestore.damage import render_damage
 from vidrestore.detect import DetectOptions, detect_frames
 from vidrestore.detect.scratch import ScratchDetector
-from vidrestore.detect.scratch_lines import ridge_peaks
+from vidrestore.detect.scratch_lines import _hough_lines, ridge_peaks
 
 ONLY = DetectOptions(kinds=("scratch",))
 
@@ -117,3 +117,54 @@ def test_simulated_scratches_on_a_static_shot_are_found(seed: int) -> None:
     _, found = detect_frames(damaged, ONLY)
     recall, precision = tolerant_scores(found["scratch"], true)
     assert recall >= 0.85 and precision >= 0.8, (recall, precision)
+
+
+def test_a_pole_on_a_still_camera_is_not_a_scratch() -> None:
+    # a locked-off shot of a lamp post: the line never moves, and neither does the scene beside it
+    frames = static_shot(n=30)
+    frames[:, 20:220, 150:152] = 40
+    _, found = detect_frames(frames, ONLY)
+    assert found["scratch"][6:-6].mean() < 0.0005
+
+
+def test_a_wandering_line_on_a_still_camera_is_a_scratch() -> None:
+    # the same line, drifting by a few tenths of a pixel per frame as a scratch on film does
+    frames = static_shot(n=30)
+    drift = np.round(np.cumsum(np.random.default_rng(4).normal(0, 0.5, 30))).astype(int)
+    for t, dx in enumerate(drift):
+        frames[t, 20:220, 150 + dx : 152 + dx] = 40
+    _, found = detect_frames(frames, ONLY)
+    hit = found["scratch"][:, 40:200, 140:165].any(axis=2).mean()
+    assert hit > 0.8
+
+
+def test_a_line_among_dense_texture_peaks_is_found() -> None:
+    # textured footage (leaves, grass) gives dozens of ridge peaks per segment; the scratch's
+    # peaks are among them and the vote must still single its line out
+    rng = np.random.default_rng(0)
+    nseg, width = 10, 320
+    peaks = rng.random((nseg, width)) < 0.1
+    line_segments = [0, 1, 2, 3, 5, 6, 8, 9]
+    for g in line_segments:
+        peaks[g, 122 + int(rng.integers(-1, 2))] = True
+    lines = _hough_lines(peaks, max_slope=2.1, min_segments=4)
+    slope, offset, segments, _ = lines[0]
+    assert set(line_segments) <= set(segments.tolist())
+    ends = slope * np.array([0.5, nseg - 0.5]) + offset
+    assert np.all(np.abs(ends - 122) <= 1.5), ends
+
+
+def test_the_lit_edge_of_a_moving_object_on_a_still_background_is_not_a_scratch() -> None:
+    # a head turning in front of a still seat: its bright rim moves with the head on one side
+    # only, so the scene on both sides together hardly tells
+    background = (texture(240, 320, seed=7) // 2 + 40).astype(np.uint8)
+    head = (texture(240, 480, seed=8) // 2 + 60).astype(np.uint8)
+    frames = []
+    for t in range(30):
+        edge = 140 + int(round(6 * np.sin(t / 4)))
+        frame = background.copy()
+        frame[30:200, 60:edge] = head[30:200, 260 - edge : 200]  # the head's texture moves with it
+        frame[30:200, edge : edge + 2] = 235
+        frames.append(frame)
+    _, found = detect_frames(np.stack(frames), ONLY)
+    assert found["scratch"].mean() < 0.0005

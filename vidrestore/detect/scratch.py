@@ -8,16 +8,19 @@ bands of ~8, which keeps every column and makes a vertical line stand out from n
 2. vertical accumulation: within segments of 8 band rows (~64 px), a column that is a peak in
    most rows, allowing one column of slant per row;
 3. segments link into a chain with small horizontal steps; a chain must be long (a third of
-   the frame height by default) and steep (a few degrees from vertical);
+   the frame height by default) and steep (a few degrees from vertical). Where texture joins
+   the peaks of a whole frame into one group, every peak votes for the line it lies on;
 4. a chain must reappear at about the same place in a good share (30%) of the frames nearby,
-   must not move with the scene beside it, and must beat the scene on both sides (a bright
-   rim along an edge of the scene beats only its dark side).
+   must not move with the scene beside it (on both sides, or on one side: the edge of a moving
+   object), must not stand exactly as still as the scene does (a pole on a still camera: a
+   scratch wanders by a few tenths of a pixel), and must beat the scene on both sides (a bright
+   rim along an edge of the scene beats only its dark side; stricter where the scene is still).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -38,11 +41,28 @@ class _Votes:
 
     scene_motion: float = 0.0  # sum of squared frame-to-frame shifts of the scene beside it
     mismatch: float = 0.0  # sum of squared differences between line and scene shifts
+    count: int = 0  # frame pairs that voted
+    # the same two sums for the scene on each side alone (left, right): the edge of an object
+    # (a lit cheek against a seat) moves with the object on its one side, not with the seat
+    side_motion: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    side_mismatch: list[float] = field(default_factory=lambda: [0.0, 0.0])
 
-    @property
-    def scene_structure(self) -> bool:
-        """The scene moved enough to tell, and the line followed it closely."""
-        return self.scene_motion >= 1.0 and self.mismatch < 0.25 * self.scene_motion
+    def scene_structure(self, still_votes: int, still_mismatch: float) -> bool:
+        """The line belongs to the scene when:
+
+        - the scene beside it (both sides, or one side alone: the edge of a moving object)
+          moved enough to tell and the line followed it closely; or
+        - over ``still_votes`` frame pairs or more the line kept to the scene's motion within a
+          fraction of a pixel (mean squared difference under ``still_mismatch`` px^2). This also
+          holds on a still camera, where a pole and the scene stand still together, while a
+          film scratch wanders by a few tenths of a pixel from frame to frame.
+        """
+        for motion, mismatch in zip(
+            [self.scene_motion, *self.side_motion], [self.mismatch, *self.side_mismatch], strict=True
+        ):
+            if motion >= 1.0 and mismatch < 0.25 * motion:
+                return True
+        return self.count >= still_votes and self.mismatch < still_mismatch * self.count
 
 
 @dataclass
@@ -144,6 +164,14 @@ class ScratchDetector(LookaheadDecisions):
         if scene_shift is not None and line_shift is not None:
             track.votes.scene_motion += scene_shift**2
             track.votes.mismatch += (line_shift - scene_shift) ** 2
+            track.votes.count += 1
+        if line_shift is None or not self.settings.side_votes:
+            return
+        for k, offsets in enumerate(_side_offsets(self.settings.side)):
+            shift = _profile_shift(before, after, rows, xs, offsets)
+            if shift is not None:
+                track.votes.side_motion[k] += shift**2
+                track.votes.side_mismatch[k] += (line_shift - shift) ** 2
 
     def _decide(self, t: int) -> np.ndarray | None:
         entry = next(e for e in self._window if e[0] == t)
@@ -162,9 +190,9 @@ class ScratchDetector(LookaheadDecisions):
             span = min(t + self.lookahead, self._count - 1) - max(0, t - self.lookahead) + 1
             if near < max(2, self.settings.persistence_share * span):
                 continue
-            if track.votes.scene_structure:
+            if track.votes.scene_structure(s.still_votes, s.still_mismatch):
                 continue
-            if not _two_sided(chain, band, shape[0], s):
+            if not _two_sided(chain, band, shape[0], s, still=track.votes.scene_motion < 1.0):
                 continue
             if mask is None:
                 mask = np.zeros(shape, dtype=bool)
@@ -172,19 +200,22 @@ class ScratchDetector(LookaheadDecisions):
         return mask
 
 
-def _two_sided(chain: ScratchLine, band: int, height: int, s: ScratchSettings) -> bool:
+def _two_sided(chain: ScratchLine, band: int, height: int, s: ScratchSettings, still: bool = False) -> bool:
     """Whether a line beats the scene on both sides, as a scratch lying over it does.
 
     A bright rim along an edge of the scene (a cheek against a dark seat, a lit trim) beats its
     dark side by far more than its bright side. Lines like that are still tracked (their motion
     tells whether they belong to the scene) but not drawn, unless they beat both sides over a
-    scratch's length elsewhere: a scratch may run along such an edge for a while.
+    scratch's length elsewhere: a scratch may run along such an edge for a while. Where the
+    scene has not moved enough to tell lines of the scene by their motion (``still``), the test
+    is stricter.
     """
     if chain.ratios is None:
         return True
-    if float(np.median(chain.ratios)) >= s.two_sided:
+    median, span = (s.two_sided_still, s.two_sided_still_span) if still else (s.two_sided, s.min_length)
+    if float(np.median(chain.ratios)) >= median:
         return True
-    return int(np.count_nonzero(chain.ratios >= s.two_sided)) * band >= s.min_length * height
+    return int(np.count_nonzero(chain.ratios >= s.two_sided)) * band >= span * height
 
 
 def _overlap(a: ScratchLine, b: ScratchLine) -> np.ndarray:
@@ -197,8 +228,12 @@ def _context_shift(
 ) -> float | None:
     """How far the scene beside a line moved between two band images (px), the line itself
     (+- side) left out; None when the context is too flat to tell."""
-    offsets = np.concatenate([np.arange(-reach, -side), np.arange(side + 1, reach + 1)])
-    return _profile_shift(before, after, rows, xs, offsets)
+    return _profile_shift(before, after, rows, xs, np.concatenate(_side_offsets(side, reach)))
+
+
+def _side_offsets(side: int, reach: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Columns of the scene left and right of a line, the line itself (+- side) left out."""
+    return np.arange(-reach, -side), np.arange(side + 1, reach + 1)
 
 
 def _line_shift(before: np.ndarray, after: np.ndarray, rows: np.ndarray, xs: np.ndarray) -> float | None:

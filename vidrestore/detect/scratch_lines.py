@@ -34,6 +34,14 @@ class ScratchSettings:
     segment_support: float = 0.6  # the same, for each segment of a line
     persistence_share: float = 0.3  # share of the frames within the look-ahead either side
     two_sided: float = 0.5  # (contrast to the nearer side) / (to the farther side) of a line
+    # where the scene beside a line has not moved enough for its motion to tell (a still camera),
+    # the line must beat both sides more evenly: median ratio, then the share of the frame's
+    # height where rows reach ``two_sided`` if the median does not
+    two_sided_still: float = 0.6
+    two_sided_still_span: float = 0.4
+    still_votes: int = 4  # frame pairs before a line that keeps exactly to the scene is scene
+    still_mismatch: float = 0.012  # px^2: mean squared (line shift - scene shift) of such a line
+    side_votes: bool = True  # also test the line against the scene on each side alone
 
     @classmethod
     def from_sensitivity(cls, sensitivity: float) -> ScratchSettings:
@@ -54,7 +62,7 @@ class ScratchLine:
     offset: float = 0.0
     straightness: float = 0.0  # RMS distance of the peaks from the fitted line, px
     row_support: float = 1.0  # share of band rows where the line is a ridge
-    ratios: np.ndarray | None = None  # per row, how evenly it beats both sides (ridge_profile)
+    ratios: np.ndarray | None = None  # per row, how evenly it beats both sides (_ridge_rows)
     track: int = -1  # the same scratch in other frames has the same track number
 
     def x_at(self, rows: np.ndarray) -> np.ndarray:
@@ -123,7 +131,8 @@ def find_scratch_chains(
     chains: list[ScratchLine] = []
     for sign, found in zip((1, -1), polarities, strict=False):
         for chain in _link_segments(found, band, h, s):
-            chain.row_support, chain.ratios = ridge_profile(bands, chain, sign, s.side)
+            best, chain.ratios = _ridge_rows(bands, chain, sign, s.side)
+            chain.row_support = float(np.mean(best > 1.0))
             if chain.straightness <= s.max_wiggle and chain.row_support >= s.row_support:
                 chains.append(chain)
     return bands, chains
@@ -166,13 +175,13 @@ def _segment_support(bands: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarr
     return out[0], out[1]
 
 
-def ridge_profile(bands: np.ndarray, chain: ScratchLine, sign: int, side: int) -> tuple[float, np.ndarray]:
-    """(row support, two-sidedness per row) of a chain in the band image.
+def _ridge_rows(bands: np.ndarray, chain: ScratchLine, sign: int, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per band row of a chain: (contrast to the nearer side, two-sidedness), for lines of the
+    given sign (1 bright, -1 dark).
 
-    Row support: share of the chain's band rows where the line (+-1 px) is an extremum of the
-    right sign against both sides: near 1 for a scratch, near one half for a streak of texture.
-    Two-sidedness: (contrast to the nearer side) / (contrast to the farther side) in each row:
-    about 1 for a line over even ground, small for a rim along a step edge.
+    A scratch beats its nearer side by over a level in nearly every row (row support near 1),
+    a streak of texture in about half. Two-sidedness: (contrast to the nearer side) / (contrast
+    to the farther side): about 1 for a line over even ground, small for a rim along a step edge.
     """
     w = bands.shape[1]
     rows = chain.rows
@@ -188,7 +197,68 @@ def ridge_profile(bands: np.ndarray, chain: ScratchLine, sign: int, side: int) -
     best = near[pick, cols]
     far = (v - np.minimum(left, right))[pick, cols]
     ratio = np.clip(best, 0.0, None) / np.maximum(far, 1e-3)
-    return float(np.mean(best > 1.0)), ratio
+    return best, ratio
+
+
+MAX_LINES = 16  # lines the vote takes out of one component, best first
+SAMPLED_PEAKS = 32  # components with more peaks than this vote (_hough_lines) instead of sampling
+
+
+def _hough_lines(
+    peaks: np.ndarray, max_slope: float, min_segments: int, tolerance: float = 1.5
+) -> list[tuple[float, float, np.ndarray, np.ndarray]]:
+    """Steep lines through the peaks of one polarity (bool (nseg, W)), best first, each as
+    (slope, offset, segments, columns of its peaks) with x = slope * (segment + 0.5) + offset.
+
+    A vote over a grid of (slope, column at mid-height) counts, for each line, the segments
+    holding a peak within a column of it. Every peak votes: on textured footage the peaks of a
+    scratch are mixed with those of leaves or grass, and a search that samples a few of them
+    misses the line. The best line's peaks are taken out before the next is looked for.
+    """
+    nseg, w = peaks.shape
+    segs, xs = np.nonzero(peaks)
+    if np.unique(segs).size < min_segments:
+        return []
+    centre = segs + 0.5 - nseg / 2.0  # lines pivot at mid-height: the slope grid errs least there
+    # slope steps small enough that a line is off its grid neighbour by <= 0.5 px at the ends
+    count = 2 * int(np.ceil(max_slope * nseg / 2.0)) + 1
+    slopes = np.linspace(-max_slope, max_slope, count)
+    pad = int(np.ceil(max_slope * nseg / 2.0)) + 2
+    width = w + 2 * pad
+    # bins[k, i]: the grid column of peak i's line at slope k; a segment's peaks never share one
+    bins = np.rint(xs[None, :] - slopes[:, None] * centre[None, :]).astype(np.intp) + pad
+    every = np.arange(count)[:, None]
+    present = np.zeros((count, nseg, width), dtype=bool)
+    present[every, segs[None, :], bins] = True
+    near = present.copy()  # a peak one column off the grid line still counts
+    near[:, :, 1:] |= present[:, :, :-1]
+    near[:, :, :-1] |= present[:, :, 1:]
+    score = near.sum(axis=1, dtype=np.int16)
+    alive = np.ones(segs.size, dtype=bool)
+    lines: list[tuple[float, float, np.ndarray, np.ndarray]] = []
+    while len(lines) < MAX_LINES:
+        k, b = np.unravel_index(int(np.argmax(score)), score.shape)
+        if score[k, b] < min_segments:
+            break
+        score[k, b] = -1  # tried
+        inliers = alive & (np.abs(xs - (b - pad) - slopes[k] * centre) <= tolerance)
+        if np.unique(segs[inliers]).size < min_segments:
+            continue  # the vote's extra column of slack made it: try the next best
+        # least-squares line x = slope * (segment + 0.5) + offset through the inliers
+        cx, cy = segs[inliers] + 0.5, xs[inliers].astype(np.float64)
+        mx, my = cx.mean(), cy.mean()
+        var = float(((cx - mx) ** 2).sum())
+        fit = float(((cx - mx) * (cy - my)).sum()) / var if var > 0 else 0.0
+        lines.append((fit, float(my - fit * mx), segs[inliers], xs[inliers]))
+        alive &= ~inliers
+        # take the line's peaks out, and count again only the grid cells they voted for
+        present[every, segs[None, inliers], bins[:, inliers]] = False
+        cells_k = np.repeat(np.arange(count), 3 * int(inliers.sum()))
+        cells_b = (bins[:, inliers][:, :, None] + np.arange(-1, 2)).ravel()
+        again = present[cells_k, :, cells_b - 1] | present[cells_k, :, cells_b]
+        recount = (again | present[cells_k, :, cells_b + 1]).sum(axis=1, dtype=np.int16)
+        score[cells_k, cells_b] = np.where(score[cells_k, cells_b] < 0, -1, recount)
+    return lines
 
 
 def _link_segments(peaks: np.ndarray, band: int, h: int, s: ScratchSettings) -> list[ScratchLine]:
@@ -215,6 +285,17 @@ def _link_segments(peaks: np.ndarray, band: int, h: int, s: ScratchSettings) -> 
         # the component's peaks in row-major order (sorted by segment)
         mine = owner == i
         segs, xs = seg_rows[mine], seg_cols[mine]
+        if segs.size > SAMPLED_PEAKS:
+            # texture (leaves, grass) joins the whole frame into one component, and a few
+            # sampled peaks would miss the scratch among it: every peak votes instead
+            x0 = int(xs.min())
+            local = np.zeros((nseg, int(xs.max()) - x0 + 1), dtype=bool)
+            local[segs, xs - x0] = True
+            for slope, offset, line_segs, line_xs in _hough_lines(local, max_slope, min_segments):
+                chain = _chain_from_line(line_segs, line_xs + x0, slope, offset + x0)
+                if chain is not None:
+                    chains.append(chain)
+            continue
         # a component may hold texture beside the line, or two lines: take them out one by one
         for _ in range(3):
             line = _best_line(segs, xs, max_slope, min_segments)
@@ -237,12 +318,12 @@ def _best_line(
     if steps.size + 1 < min_segments:
         return None
     centre = segs + 0.5
-    if segs.size <= 32:
+    if segs.size <= SAMPLED_PEAKS:
         i, j = _pairs(segs.size)
         a, b = i, j
     else:
-        pick = np.linspace(0, segs.size - 1, 32).astype(np.intp)
-        i, j = _pairs(32)
+        pick = np.linspace(0, segs.size - 1, SAMPLED_PEAKS).astype(np.intp)
+        i, j = _pairs(SAMPLED_PEAKS)
         a, b = pick[i], pick[j]
     order = segs[a] != segs[b]
     a, b = a[order], b[order]
