@@ -222,3 +222,46 @@ def test_a_speck_found_again_nearby_in_both_neighbours_is_moving_content_not_dus
     both[20:26, 120:126] = 230
     kept = drop_moving_specks(specks_at((60, 60), (20, 120)), both, refs, radius=12, ratio=3.0)
     assert len(kept) == 1 and kept.y.size == 36 and set(kept.x.tolist()) == set(range(120, 126))
+
+
+def test_sky_flickering_through_leaves_every_other_frame_is_not_dust() -> None:
+    """A bright gap that opens on alternate frames spikes against the frames next to it, but it
+    is where it was two frames before: content, not dust. Dust on one frame is still found."""
+    rng = np.random.default_rng(3)
+    scene = cv2.GaussianBlur(rng.integers(60, 140, (240, 320, 3)).astype(np.uint8), (5, 5), 0)
+    frames = np.repeat(scene[None], 16, axis=0)
+    for t in range(2, 14, 2):
+        cv2.circle(frames[t], (100, 120), 5, (240, 240, 240), -1)
+    cv2.circle(frames[7], (220, 60), 5, (10, 10, 10), -1)
+    _, found = detect_frames(frames, ONLY)
+    assert found["blotch"][:, 110:131, 90:111].sum() == 0
+    assert found["blotch"][7, 57:64, 217:224].mean() > 0.8
+
+
+def test_a_speck_nearer_to_one_pair_of_frames_than_the_other_is_content() -> None:
+    """Dust is as foreign to the frames one away as to those two away; a foot mid-stride is
+    nearer to the frames next to it, and a speck that shows again two frames away is nearer
+    to those."""
+    from vidrestore.detect.spikes import drop_graded_specks, speck_clusters
+
+    rng = np.random.default_rng(1)
+    ground = cv2.GaussianBlur(rng.integers(90, 160, (120, 160)).astype(np.uint8), (5, 5), 0)
+
+    def with_square(size: int, level: int = 20) -> np.ndarray:
+        frame = ground.copy()
+        frame[60 : 60 + size, 60 : 60 + size] = level
+        return frame
+
+    ys, xs = np.mgrid[60:66, 60:66]
+    specks = speck_clusters(ys.ravel(), xs.ravel(), ground.shape, max_size=12, min_pixels=4)
+    cur, none = with_square(6), [(ground, (0, 0)), (ground, (0, 0))]
+    # dust: the ground all around in time
+    assert len(drop_graded_specks(specks, cur, none, none, band=1.2)) == 1
+    # a foot lifting off: most of it is still there in the frames next to it
+    lifting = [(with_square(4), (0, 0)), (with_square(4), (0, 0))]
+    assert len(drop_graded_specks(specks, cur, lifting, none, band=1.2)) == 0
+    # a gap flickering open on alternate frames
+    again = [(cur, (0, 0)), (cur, (0, 0))]
+    assert len(drop_graded_specks(specks, cur, none, again, band=1.2)) == 0
+    # no frames two away (a cut, the clip's ends): kept
+    assert len(drop_graded_specks(specks, cur, lifting, [], band=1.2)) == 1

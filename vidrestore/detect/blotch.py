@@ -33,6 +33,7 @@ from vidrestore.detect.cell_motion import CELL, follow_cells, global_shift, robu
 from vidrestore.detect.lookahead import LookaheadDecisions
 from vidrestore.detect.spikes import (
     LumaFrame,
+    drop_graded_specks,
     drop_moving_specks,
     neighbourhood_range,
     speck_clusters,
@@ -75,6 +76,10 @@ class BlotchSettings:
     # 0.66 at the same recall; ratios 2 and 4 measured too, docs/experiments.md)
     moved_ratio: float = 3.0
     search: float = 1 / 48  # how far that search looks, as a share of the frame width
+    # a speck whose patch is this many times nearer to the frames one away than to those two
+    # away, or the other way round, is content changing by degrees (a foot mid-stride, sky
+    # flickering through leaves), not dust, which is as foreign to both; 0: no test
+    graded: float = 1.2
     # frames at the ends of the clip and next to a cut have references on one side only; from
     # one side an object moving onto new ground looks like a speck, so they are skipped unless
     # this is set (then checked strictly)
@@ -245,8 +250,18 @@ class BlotchDetector(LookaheadDecisions):
         others = [self._frame(r) for r in refs]
         if any(o is None for o in others):
             return None
+        # the frames two away, where no cut lies between: dust is as foreign there as next door
+        far = []
+        if refs == [t - 1, t + 1]:
+            if t >= 2 and not self._apart.get(t - 2, True):
+                far.append(self._frame(t - 2))
+            if t + 2 < self._count and not self._apart.get(t + 1, True):
+                far.append(self._frame(t + 2))
         # from one side, an object moving into new ground looks like a speck: be stricter there
-        return self._detect(cur, others[0], others[1], one_sided=refs[0] + refs[1] != 2 * t)  # type: ignore[arg-type]
+        return self._detect(
+            cur, others[0], others[1], one_sided=refs[0] + refs[1] != 2 * t,  # type: ignore[arg-type]
+            far=[f for f in far if f is not None],
+        )
 
     def _motion_to(self, t: int, r: int) -> _Motion:
         """Motion from t to r on the coarse grid, chaining two steps if needed."""
@@ -263,7 +278,7 @@ class BlotchDetector(LookaheadDecisions):
         )
 
     def _detect(self, cur: LumaFrame, a: LumaFrame, b: LumaFrame,
-                one_sided: bool = False) -> np.ndarray | None:
+                one_sided: bool = False, far: list[LumaFrame] | None = None) -> np.ndarray | None:
         s = self.settings
         if one_sided:
             s = replace(s, fit_ratio=2 * s.fit_ratio, flow_spread=0.5 * s.flow_spread)
@@ -321,6 +336,10 @@ class BlotchDetector(LookaheadDecisions):
             references = [(o.luma, shift) for o, shift in zip((a, b), shifts, strict=True)]
             radius = max(4, round(s.search * w))
             specks = drop_moving_specks(specks, cur.luma, references, radius, s.moved_ratio)
+        if len(specks) and s.graded > 0 and far:
+            near = [(o.luma, shift) for o, shift in zip((a, b), shifts, strict=True)]
+            two_away = [(o.luma, global_shift(self._motion_to(cur.position, o.position).flow)) for o in far]
+            specks = drop_graded_specks(specks, cur.luma, near, two_away, s.graded)
         if len(specks) == 0:
             return None
         y, x = specks.y, specks.x

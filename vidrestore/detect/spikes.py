@@ -204,3 +204,56 @@ def drop_moving_specks(
                 break
         keep[k] = not moving
     return specks.only(keep)
+
+
+def drop_graded_specks(
+    specks: Specks,
+    luma: np.ndarray,
+    near: list[tuple[np.ndarray, tuple[int, int]]],
+    far: list[tuple[np.ndarray, tuple[int, int]]],
+    band: float,
+    radius: int = 4,
+    context: int = 3,
+) -> Specks:
+    """The specks less those whose patch is clearly nearer to the frames one away than to the
+    frames two away, or the other way round.
+
+    Dust lies on one frame only: the frames one and two away both show the ground under it, so
+    its patch (box plus ``context`` pixels) is about as far from the best match in either
+    (squared error, searched within ``radius`` pixels of its place moved by the global motion).
+    Content changes by degrees: a foot mid-stride is nearer to the frames next to it, a patch of
+    sky that flickers between leaves is nearer to where it shows again two frames away. A speck
+    whose ratio (two away / one away) lies outside [1 / ``band``, ``band``] is dropped. ``near``
+    and ``far``: (luma, (dx, dy)) of the frames one and two away; with no ``far``, or near the
+    border, a speck is kept.
+    """
+    if not far or len(specks) == 0:
+        return specks
+    h, w = luma.shape
+    keep = np.ones(len(specks), bool)
+    for k, (by0, bx0, by1, bx1) in enumerate(specks.boxes.tolist()):
+        y0, y1 = max(0, by0 - context), min(h, by1 + 1 + context)
+        x0, x1 = max(0, bx0 - context), min(w, bx1 + 1 + context)
+        patch = luma[y0:y1, x0:x1].astype(np.float32)
+        nearest = [_best_match(patch, ref, (y0, y1, x0, x1), shift, radius) for ref, shift in near]
+        farthest = [_best_match(patch, ref, (y0, y1, x0, x1), shift, radius) for ref, shift in far]
+        if any(v is None for v in nearest) or any(v is None for v in farthest):
+            continue
+        ratio = max(min(farthest), 1.0) / max(min(nearest), 1.0)  # type: ignore[type-var]
+        keep[k] = 1.0 / band <= ratio <= band
+    return specks.only(keep)
+
+
+def _best_match(
+    patch: np.ndarray, ref: np.ndarray, box: tuple[int, int, int, int], shift: tuple[int, int], radius: int
+) -> float | None:
+    """Least squared error of ``patch`` over the places within ``radius`` of ``box`` moved by
+    ``shift`` in ``ref``; None when that search reaches past the border."""
+    y0, y1, x0, x1 = box
+    dx, dy = shift
+    h, w = ref.shape
+    sy0, sy1, sx0, sx1 = y0 + dy - radius, y1 + dy + radius, x0 + dx - radius, x1 + dx + radius
+    if sy0 < 0 or sx0 < 0 or sy1 > h or sx1 > w:
+        return None
+    scores = cv2.matchTemplate(ref[sy0:sy1, sx0:sx1].astype(np.float32), patch, cv2.TM_SQDIFF)
+    return float(scores.min()) / patch.size
