@@ -186,20 +186,14 @@ def drop_moving_specks(
     reference (luma, (dx, dy)); where the best match in both is ``ratio`` times closer (squared
     error) than that place itself, the speck is dropped. Near the border a speck is kept.
     """
-    h, w = luma.shape
     keep = np.ones(len(specks), bool)
-    for k, (by0, bx0, by1, bx1) in enumerate(specks.boxes.tolist()):
-        y0, y1 = max(0, by0 - context), min(h, by1 + 1 + context)
-        x0, x1 = max(0, bx0 - context), min(w, bx1 + 1 + context)
-        patch = luma[y0:y1, x0:x1].astype(np.float32)
+    for k, box in enumerate(specks.boxes.tolist()):
+        place = _patch_place(box, context, luma.shape)
+        patch = _patch(luma, place)
         moving = True
-        for ref, (dx, dy) in references:
-            sy0, sy1, sx0, sx1 = y0 + dy - radius, y1 + dy + radius, x0 + dx - radius, x1 + dx + radius
-            if sy0 < 0 or sx0 < 0 or sy1 > h or sx1 > w:
-                moving = False
-                break
-            scores = cv2.matchTemplate(ref[sy0:sy1, sx0:sx1].astype(np.float32), patch, cv2.TM_SQDIFF)
-            if not float(scores.min()) * ratio < float(scores[radius, radius]):
+        for ref, shift in references:
+            scores = _search(patch, ref, place, shift, radius)
+            if scores is None or not float(scores.min()) * ratio < float(scores[radius, radius]):
                 moving = False
                 break
         keep[k] = not moving
@@ -229,31 +223,44 @@ def drop_graded_specks(
     """
     if not far or len(specks) == 0:
         return specks
-    h, w = luma.shape
     keep = np.ones(len(specks), bool)
-    for k, (by0, bx0, by1, bx1) in enumerate(specks.boxes.tolist()):
-        y0, y1 = max(0, by0 - context), min(h, by1 + 1 + context)
-        x0, x1 = max(0, bx0 - context), min(w, bx1 + 1 + context)
-        patch = luma[y0:y1, x0:x1].astype(np.float32)
-        nearest = [_best_match(patch, ref, (y0, y1, x0, x1), shift, radius) for ref, shift in near]
-        farthest = [_best_match(patch, ref, (y0, y1, x0, x1), shift, radius) for ref, shift in far]
-        if any(v is None for v in nearest) or any(v is None for v in farthest):
+    for k, box in enumerate(specks.boxes.tolist()):
+        place = _patch_place(box, context, luma.shape)
+        patch = _patch(luma, place)
+        nearest = [_search(patch, ref, place, shift, radius) for ref, shift in near]
+        farthest = [_search(patch, ref, place, shift, radius) for ref, shift in far]
+        if any(v is None for v in nearest + farthest):
             continue
-        ratio = max(min(farthest), 1.0) / max(min(nearest), 1.0)  # type: ignore[type-var]
+        one = min(float(v.min()) for v in nearest if v is not None) / patch.size
+        two = min(float(v.min()) for v in farthest if v is not None) / patch.size
+        ratio = max(two, 1.0) / max(one, 1.0)
         keep[k] = 1.0 / band <= ratio <= band
     return specks.only(keep)
 
 
-def _best_match(
-    patch: np.ndarray, ref: np.ndarray, box: tuple[int, int, int, int], shift: tuple[int, int], radius: int
-) -> float | None:
-    """Least squared error of ``patch`` over the places within ``radius`` of ``box`` moved by
-    ``shift`` in ``ref``; None when that search reaches past the border."""
-    y0, y1, x0, x1 = box
+def _patch_place(box: list[int], context: int, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1), end exclusive: a speck's inclusive box grown by ``context`` pixels,
+    within the frame."""
+    by0, bx0, by1, bx1 = box
+    h, w = shape[:2]
+    return max(0, by0 - context), min(h, by1 + 1 + context), max(0, bx0 - context), min(w, bx1 + 1 + context)
+
+
+def _patch(luma: np.ndarray, place: tuple[int, int, int, int]) -> np.ndarray:
+    y0, y1, x0, x1 = place
+    return luma[y0:y1, x0:x1].astype(np.float32)
+
+
+def _search(
+    patch: np.ndarray, ref: np.ndarray, place: tuple[int, int, int, int], shift: tuple[int, int], radius: int
+) -> np.ndarray | None:
+    """Squared error of ``patch`` at each place within ``radius`` of ``place`` moved by
+    ``shift`` (dx, dy) in ``ref``, (2 radius + 1) square, the unmoved place in the middle; None
+    when the search reaches past the border."""
+    y0, y1, x0, x1 = place
     dx, dy = shift
     h, w = ref.shape
     sy0, sy1, sx0, sx1 = y0 + dy - radius, y1 + dy + radius, x0 + dx - radius, x1 + dx + radius
     if sy0 < 0 or sx0 < 0 or sy1 > h or sx1 > w:
         return None
-    scores = cv2.matchTemplate(ref[sy0:sy1, sx0:sx1].astype(np.float32), patch, cv2.TM_SQDIFF)
-    return float(scores.min()) / patch.size
+    return cv2.matchTemplate(ref[sy0:sy1, sx0:sx1].astype(np.float32), patch, cv2.TM_SQDIFF)
