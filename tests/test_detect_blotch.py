@@ -254,14 +254,17 @@ def test_a_speck_nearer_to_one_pair_of_frames_than_the_other_is_content() -> Non
 
     ys, xs = np.mgrid[60:66, 60:66]
     specks = speck_clusters(ys.ravel(), xs.ravel(), ground.shape, max_size=12, min_pixels=4)
-    cur, none = with_square(6), [(ground, (0, 0)), (ground, (0, 0))]
+    still = np.zeros((1, 2), np.intp)  # one speck, nothing moves
+    cur, none = with_square(6), [(ground, still), (ground, still)]
     # dust: the ground all around in time
     assert len(drop_graded_specks(specks, cur, none, none, band=1.2)) == 1
     # a foot lifting off: most of it is still there in the frames next to it
-    lifting = [(with_square(4), (0, 0)), (with_square(4), (0, 0))]
+    lifting = [(with_square(4), still), (with_square(4), still)]
     assert len(drop_graded_specks(specks, cur, lifting, none, band=1.2)) == 0
     # a gap flickering open on alternate frames
-    again = [(cur, (0, 0)), (cur, (0, 0))]
+    again = [(cur, still), (cur, still)]
     assert len(drop_graded_specks(specks, cur, none, again, band=1.2)) == 0
-    # no frames two away (a cut, the clip's ends): kept
+    # the frames two away moved by 10 px: searched where the motion leads, still dust
+    moved = np.roll(ground, 10, axis=1)
+    assert len(drop_graded_specks(specks, cur, none, [(moved, np.array([[10, 0]]))], band=1.2)) == 1
     assert len(drop_graded_specks(specks, cur, lifting, [], band=1.2)) == 1

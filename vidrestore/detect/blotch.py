@@ -337,9 +337,17 @@ class BlotchDetector(LookaheadDecisions):
             radius = max(4, round(s.search * w))
             specks = drop_moving_specks(specks, cur.luma, references, radius, s.moved_ratio)
         if len(specks) and s.graded > 0 and far:
-            near = [(o.luma, shift) for o, shift in zip((a, b), shifts, strict=True)]
-            two_away = [(o.luma, global_shift(self._motion_to(cur.position, o.position).flow)) for o in far]
-            specks = drop_graded_specks(specks, cur.luma, near, two_away, s.graded)
+            # each speck searched for where the motion around it leads, in all four frames
+            boxes = specks.boxes
+            gh, gw = self._motion_to(cur.position, a.position).flow.shape[:2]
+            cy = np.minimum((boxes[:, 0] + boxes[:, 2]) // 2 // CELL, gh - 1)
+            cx = np.minimum((boxes[:, 1] + boxes[:, 3]) // 2 // CELL, gw - 1)
+
+            def led(o: LumaFrame) -> tuple[np.ndarray, np.ndarray]:
+                flow = self._motion_to(cur.position, o.position).flow[cy, cx]
+                return o.luma, np.rint(flow).astype(np.intp)
+
+            specks = drop_graded_specks(specks, cur.luma, [led(a), led(b)], [led(o) for o in far], s.graded)
         if len(specks) == 0:
             return None
         y, x = specks.y, specks.x

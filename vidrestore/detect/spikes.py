@@ -203,8 +203,8 @@ def drop_moving_specks(
 def drop_graded_specks(
     specks: Specks,
     luma: np.ndarray,
-    near: list[tuple[np.ndarray, tuple[int, int]]],
-    far: list[tuple[np.ndarray, tuple[int, int]]],
+    near: list[tuple[np.ndarray, np.ndarray]],
+    far: list[tuple[np.ndarray, np.ndarray]],
     band: float,
     radius: int = 4,
     context: int = 3,
@@ -218,8 +218,8 @@ def drop_graded_specks(
     Content changes by degrees: a foot mid-stride is nearer to the frames next to it, a patch of
     sky that flickers between leaves is nearer to where it shows again two frames away. A speck
     whose ratio (two away / one away) lies outside [1 / ``band``, ``band``] is dropped. ``near``
-    and ``far``: (luma, (dx, dy)) of the frames one and two away; with no ``far``, or near the
-    border, a speck is kept.
+    and ``far``: (luma, per speck (dx, dy) int (specks, 2)) of the frames one and two away; with
+    no ``far``, or near the border, a speck is kept.
     """
     if not far or len(specks) == 0:
         return specks
@@ -227,8 +227,8 @@ def drop_graded_specks(
     for k, box in enumerate(specks.boxes.tolist()):
         place = _patch_place(box, context, luma.shape)
         patch = _patch(luma, place)
-        nearest = [_search(patch, ref, place, shift, radius) for ref, shift in near]
-        farthest = [_search(patch, ref, place, shift, radius) for ref, shift in far]
+        nearest = [_search(patch, ref, place, tuple(shifts[k]), radius) for ref, shifts in near]
+        farthest = [_search(patch, ref, place, tuple(shifts[k]), radius) for ref, shifts in far]
         if any(v is None for v in nearest + farthest):
             continue
         one = min(float(v.min()) for v in nearest if v is not None) / patch.size
