@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from vidrestore.geometry import margin_box
-from vidrestore.temporal.flow import dis_flow
+from vidrestore.temporal.flow import dis_calc, dis_flow
 from vidrestore.temporal.scenecut import is_cut, thumbnail
 
 
@@ -69,7 +69,7 @@ class MaskTracker:
         self.rejected = 0
 
     def follow(self, step: _Step) -> np.ndarray:
-        flow = self._dis.calc(step.grey, self.previous.grey, None)  # new frame -> where it came from
+        flow = dis_calc(self._dis, step.grey, self.previous.grey)  # new frame -> where it came from
         h, w = step.grey.shape
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         carried = cv2.remap(self.mask.astype(np.float32), gx + flow[..., 0], gy + flow[..., 1],

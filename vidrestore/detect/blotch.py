@@ -39,7 +39,7 @@ from vidrestore.detect.spikes import (
     speck_clusters,
     spike_candidates_screened,
 )
-from vidrestore.temporal.flow import dis_flow
+from vidrestore.temporal.flow import dis_calc, dis_flow
 from vidrestore.temporal.scenecut import is_cut, thumbnail
 
 #: flow is computed on a luma no wider than this (DIS ultrafast at 320 px costs ~0.3 ms)
@@ -196,8 +196,8 @@ class BlotchDetector(LookaheadDecisions):
             if coarse_flow:
                 self._dis.setFinestScale(1)  # the ultrafast preset's is 2
             self._dis.setPatchStride(_patch_stride(shape[1]))
-        fab = self._dis.calc(a, b, None)
-        fba = self._dis.calc(b, a, None)
+        fab = dis_calc(self._dis, a, b)
+        fba = dis_calc(self._dis, b, a)
         err_ab = self._compensation_error(a, b, fab)
         err_ba = self._compensation_error(b, a, fba)
         if coarse_flow:

@@ -20,9 +20,27 @@ DIS_PRESETS = {
 }
 
 
+#: DIS crashes the process on images under 32 px high that are wider than about three times
+#: their height (its pyramid depth follows the width only; OpenCV 4.x, measured on every preset)
+DIS_MIN_SIDE = 32
+
+
 def dis_flow(use: str) -> cv2.DISOpticalFlow:
     """A DIS optical flow instance set up for ``use`` (a key of ``DIS_PRESETS``)."""
     return cv2.DISOpticalFlow_create(DIS_PRESETS[use])
+
+
+def dis_calc(dis: cv2.DISOpticalFlow, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Flow from grey ``a`` to grey ``b`` (uint8 (H, W)) with ``dis``; images smaller than
+    ``DIS_MIN_SIDE`` on a side are padded (edge pixels repeated) for DIS and the flow cropped
+    back, so a short wide frame or crop is measured instead of crashing the process."""
+    h, w = a.shape[:2]
+    bottom, right = max(0, DIS_MIN_SIDE - h), max(0, DIS_MIN_SIDE - w)
+    if not bottom and not right:
+        return dis.calc(a, b, None)
+    pad = (0, bottom, 0, right, cv2.BORDER_REPLICATE)
+    flow = dis.calc(cv2.copyMakeBorder(a, *pad), cv2.copyMakeBorder(b, *pad), None)
+    return flow[:h, :w]
 
 
 def optical_flow(frame_a: np.ndarray, frame_b: np.ndarray) -> np.ndarray:
@@ -30,7 +48,7 @@ def optical_flow(frame_a: np.ndarray, frame_b: np.ndarray) -> np.ndarray:
     if frame_a.shape != frame_b.shape:
         raise ValueError(f"frames differ in shape: {frame_a.shape} vs {frame_b.shape}")
     grey_a, grey_b = _grey(frame_a), _grey(frame_b)
-    return dis_flow("train").calc(grey_a, grey_b, None).astype(np.float32)
+    return dis_calc(dis_flow("train"), grey_a, grey_b).astype(np.float32)
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ from vidrestore.frames import FrameBatch
 from vidrestore.geometry import bounding_box, margin_box
 from vidrestore.temporal.candidates import Candidates
 from vidrestore.temporal.completion import complete_flow
-from vidrestore.temporal.flow import consistent_flow_mask, dis_flow
+from vidrestore.temporal.flow import consistent_flow_mask, dis_calc, dis_flow
 from vidrestore.temporal.points import follow_flow, grow, hide_hole, sample_points
 from vidrestore.temporal.scenecut import is_cut, thumbnail
 
@@ -282,7 +282,7 @@ class TemporalPropagation:
         crop = np.s_[box[0]:box[1], box[2]:box[3]]
         a, b = np.ascontiguousarray(grey_a[crop]), np.ascontiguousarray(grey_b[crop])
         holes = hole_a[crop] | hole_b[crop]
-        ab, ba = self._dis.calc(a, b, None), self._dis.calc(b, a, None)
+        ab, ba = dis_calc(self._dis, a, b), dis_calc(self._dis, b, a)
         ab, ba = complete_flow(ab, holes), complete_flow(ba, holes)
         flow = np.zeros((*hole_a.shape, 2), np.float32)
         valid = np.zeros(hole_a.shape, bool)
@@ -328,7 +328,7 @@ class TemporalPropagation:
             # Either frame's damage corrupts the flow in both directions, so both are completed
             # over the union of the two holes (exact for slow motion; the check catches the rest).
             holes = a.small_hole | b.small_hole
-            ab, ba = self._dis.calc(a.grey, b.grey, None), self._dis.calc(b.grey, a.grey, None)
+            ab, ba = dis_calc(self._dis, a.grey, b.grey), dis_calc(self._dis, b.grey, a.grey)
             ab, ba = complete_flow(ab, holes), complete_flow(ba, holes)
             # validity is only read at and around the holes (pixels landing farther were found earlier)
             tol, box = self.options.tolerance, margin_box(holes, 16)
