@@ -168,3 +168,20 @@ def test_the_lit_edge_of_a_moving_object_on_a_still_background_is_not_a_scratch(
         frames.append(frame)
     _, found = detect_frames(np.stack(frames), ONLY)
     assert found["scratch"].mean() < 0.0005
+
+
+def test_a_scratch_inside_a_large_group_of_texture_peaks_is_linked() -> None:
+    # leaves to the left and right of x = 222 join every peak of columns 100-300 into one group;
+    # the scratch's line must come out of it, at its own place (the group starts at column 100)
+    from vidrestore.detect.scratch_lines import ScratchSettings, _link_segments
+
+    found = 0
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        peaks = np.zeros((10, 400), dtype=bool)
+        peaks[:, 100:300] = rng.random((10, 200)) < 0.12
+        for g in [0, 1, 2, 3, 5, 6, 8, 9]:
+            peaks[g, 222 + int(rng.integers(-1, 2))] = True
+        chains = _link_segments(peaks, band=3, h=240, s=ScratchSettings())
+        found += any(abs(float(c.x_at(c.rows).mean()) - 222) <= 1.5 for c in chains)
+    assert found == 8

@@ -212,7 +212,9 @@ def _two_sided(chain: ScratchLine, band: int, height: int, s: ScratchSettings, s
     """
     if chain.ratios is None:
         return True
-    median, span = (s.two_sided_still, s.two_sided_still_span) if still else (s.two_sided, s.min_length)
+    # never looser than where the scene moves (a low sensitivity asks for longer lines)
+    median, span = (s.two_sided_still, max(s.two_sided_still_span, s.min_length)) if still else (
+        s.two_sided, s.min_length)
     if float(np.median(chain.ratios)) >= median:
         return True
     return int(np.count_nonzero(chain.ratios >= s.two_sided)) * band >= span * height

@@ -240,10 +240,10 @@ def _hough_lines(
         k, b = np.unravel_index(int(np.argmax(score)), score.shape)
         if score[k, b] < min_segments:
             break
-        score[k, b] = -1  # tried
+        score[k, b] = -1  # taken
+        # every peak that voted for this cell lies within 1.5 px (a column of slack plus the
+        # rounding), so the inliers span the cell's score in segments
         inliers = alive & (np.abs(xs - (b - pad) - slopes[k] * centre) <= tolerance)
-        if np.unique(segs[inliers]).size < min_segments:
-            continue  # the vote's extra column of slack made it: try the next best
         # least-squares line x = slope * (segment + 0.5) + offset through the inliers
         cx, cy = segs[inliers] + 0.5, xs[inliers].astype(np.float64)
         mx, my = cx.mean(), cy.mean()
