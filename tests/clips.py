@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -85,14 +86,28 @@ def box_mask(width: int, height: int, box: tuple[int, int, int, int]) -> np.ndar
     return mask
 
 
-def read_video(path: Path) -> tuple[list[np.ndarray], list[int], av.VideoStream]:
-    """All frames as vidrestore decodes them (RGB), their pts, and the video stream of a file."""
+@dataclass(frozen=True)
+class StreamFacts:
+    """What the tests read of a video stream, taken while its file is open (PyAV 18.1.1 refuses
+    to read a stream's rate once its container is closed)."""
+
+    average_rate: Fraction | None
+    time_base: Fraction | None
+    width: int
+    height: int
+
+
+def read_video(path: Path) -> tuple[list[np.ndarray], list[int], StreamFacts]:
+    """All frames as vidrestore decodes them (RGB), their pts, and facts about the file's video
+    stream."""
     from vidrestore.io.decode import open_source
 
     source = open_source(path)
+    stream = source.stream
+    facts = StreamFacts(stream.average_rate, stream.time_base, stream.width, stream.height)
     frames = list(source.frames())
     source.close()
-    return [f.image for f in frames], [f.pts for f in frames], source.stream
+    return [f.image for f in frames], [f.pts for f in frames], facts
 
 
 def read_times(path: Path) -> list[float]:
