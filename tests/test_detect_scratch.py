@@ -185,3 +185,27 @@ def test_a_scratch_inside_a_large_group_of_texture_peaks_is_linked() -> None:
         chains = _link_segments(peaks, band=3, h=240, s=ScratchSettings())
         found += any(abs(float(c.x_at(c.rows).mean()) - 222) <= 1.5 for c in chains)
     assert found == 8
+
+
+def test_where_the_scene_stands_still_a_line_must_beat_both_sides_more_evenly() -> None:
+    # a rim-like line: over most rows it beats its near side by under half as much as its far
+    # one, and evenly only over 36% of the frame's height. Where the scene moves, that is
+    # enough (its motion decides the rest); where it stands still, it is not
+    from vidrestore.detect.scratch import _two_sided
+    from vidrestore.detect.scratch_lines import ScratchLine, ScratchSettings
+
+    rows = np.arange(80)
+    ratios = np.where(rows < 29, 0.55, 0.45).astype(np.float32)
+    chain = ScratchLine(rows, np.full(80, 100), 100, 100, ratios=ratios)
+    s = ScratchSettings()
+    assert _two_sided(chain, band=3, height=240, s=s, still=False)
+    assert not _two_sided(chain, band=3, height=240, s=s, still=True)
+    # an even line passes either way
+    even = ScratchLine(rows, np.full(80, 100), 100, 100, ratios=np.full(80, 0.9, dtype=np.float32))
+    assert _two_sided(even, band=3, height=240, s=s, still=True)
+    # a low sensitivity (longer lines) is never looser where the scene is still
+    low = ScratchSettings.from_sensitivity(0.5)
+    part = np.where(rows < 36, 0.55, 0.1).astype(np.float32)  # 0.5 or more over 45% of the height
+    partial = ScratchLine(rows, np.full(80, 100), 100, 100, ratios=part)
+    assert not _two_sided(partial, band=3, height=240, s=low, still=False)
+    assert not _two_sided(partial, band=3, height=240, s=low, still=True)
