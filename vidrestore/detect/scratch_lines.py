@@ -201,7 +201,7 @@ def _ridge_rows(bands: np.ndarray, chain: ScratchLine, sign: int, side: int) -> 
 
 
 MAX_LINES = 16  # lines the vote takes out of one component, best first
-SAMPLED_PEAKS = 32  # components with more peaks than this vote (_hough_lines) instead of sampling
+SAMPLED_PEAKS = 32  # components with more peaks than this vote (_hough_lines) instead of pairing them
 
 
 def _hough_lines(
@@ -244,12 +244,7 @@ def _hough_lines(
         # every peak that voted for this cell lies within 1.5 px (a column of slack plus the
         # rounding), so the inliers span the cell's score in segments
         inliers = alive & (np.abs(xs - (b - pad) - slopes[k] * centre) <= tolerance)
-        # least-squares line x = slope * (segment + 0.5) + offset through the inliers
-        cx, cy = segs[inliers] + 0.5, xs[inliers].astype(np.float64)
-        mx, my = cx.mean(), cy.mean()
-        var = float(((cx - mx) ** 2).sum())
-        fit = float(((cx - mx) * (cy - my)).sum()) / var if var > 0 else 0.0
-        lines.append((fit, float(my - fit * mx), segs[inliers], xs[inliers]))
+        lines.append((*_fit_line(segs[inliers], xs[inliers]), segs[inliers], xs[inliers]))
         alive &= ~inliers
         # take the line's peaks out, and count again only the grid cells they voted for
         present[every, segs[None, inliers], bins[:, inliers]] = False
@@ -312,19 +307,14 @@ def _link_segments(peaks: np.ndarray, band: int, h: int, s: ScratchSettings) -> 
 def _best_line(
     segs: np.ndarray, xs: np.ndarray, max_slope: float, min_segments: int
 ) -> tuple[float, float, np.ndarray] | None:
-    """RANSAC over segment peaks: the steep line passing within 1.5 px of peaks in the most
-    segments, as x = slope * (segment + 0.5) + offset, with which peaks lie on it."""
+    """Over every pair of segment peaks (at most SAMPLED_PEAKS of them): the steep line passing
+    within 1.5 px of peaks in the most segments, as x = slope * (segment + 0.5) + offset, with
+    which peaks lie on it."""
     steps = np.flatnonzero(np.diff(segs))  # segs come sorted: where a new segment starts
     if steps.size + 1 < min_segments:
         return None
     centre = segs + 0.5
-    if segs.size <= SAMPLED_PEAKS:
-        i, j = _pairs(segs.size)
-        a, b = i, j
-    else:
-        pick = np.linspace(0, segs.size - 1, SAMPLED_PEAKS).astype(np.intp)
-        i, j = _pairs(SAMPLED_PEAKS)
-        a, b = pick[i], pick[j]
+    a, b = _pairs(segs.size)  # every pair: larger groups vote instead (_hough_lines)
     order = segs[a] != segs[b]
     a, b = a[order], b[order]
     if a.size == 0:
@@ -343,12 +333,16 @@ def _best_line(
     if score[k] < min_segments:
         return None
     inliers = near[k]
-    # least-squares line x = s * centre + o through the inliers
-    cx, cy = centre[inliers], xs[inliers].astype(np.float64)
+    return (*_fit_line(segs[inliers], xs[inliers]), inliers)
+
+
+def _fit_line(segs: np.ndarray, xs: np.ndarray) -> tuple[float, float]:
+    """Least-squares (slope, offset) of x = slope * (segment + 0.5) + offset through peaks."""
+    cx, cy = segs + 0.5, xs.astype(np.float64)
     mx, my = cx.mean(), cy.mean()
     var = float(((cx - mx) ** 2).sum())
-    s_fit = float(((cx - mx) * (cy - my)).sum()) / var if var > 0 else 0.0
-    return s_fit, float(my - s_fit * mx), inliers
+    slope = float(((cx - mx) * (cy - my)).sum()) / var if var > 0 else 0.0
+    return slope, float(my - slope * mx)
 
 
 _PAIRS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
