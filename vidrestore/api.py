@@ -47,7 +47,7 @@ def restore(
     weights: str | None = None,
     device: str = "auto",
     batch_size: int | None = None,
-    precision: str = "fp32",
+    precision: str = "auto",
     texture: float = 0.0,
     dilate: int = 3,
     mask_threshold: int = 128,

@@ -11,7 +11,7 @@ from vidrestore.io.encode import EncodeOptions
 from vidrestore.io.masks import MaskOptions
 from vidrestore.io.regions import parse_boxes, split_mask_spec
 
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,9 @@ FIX_OPTIONS: dict[str, FixOption] = {
     "weights": FixOption("GAN weights: a name in the installed weights/ or a .safetensors path."),
     "device": FixOption("auto, cpu, cuda, cuda:N or mps (GAN only)."),
     "batch_size": FixOption("GAN crops per batch (default: from free memory)."),
-    "precision": FixOption("fp32, fp16 or bf16 (half precision on CUDA only)."),
+    "precision": FixOption(
+        "auto (bf16 on CPUs with bfloat16 in hardware, AVX512-BF16 or AMX; else fp32), fp32, fp16 or "
+        "bf16 (fp16 on CUDA only)."),
     "texture": FixOption(
         "0-1: give invented pixels fine detail copied from known pixels nearby whose coarse look "
         "matches (grass instead of a flat green patch); 0 = off."),

@@ -57,13 +57,14 @@ class GanInpainter:
         model: InpaintGenerator,
         device: str | torch.device = "cpu",
         batch_size: int | None = None,
-        precision: str = "fp32",
+        precision: str = "auto",
         settings: CropSettings | None = None,
         threads: int | None = None,
         channels_last: bool | None = None,
     ) -> None:
         """``channels_last``: NHWC memory layout for the network (None = where it helps, see
-        ``channels_last_helps``); ``precision``: fp32, or fp16 / bf16 autocast on CUDA."""
+        ``channels_last_helps``); ``precision``: see ``resolve_precision`` (auto: bf16 on CPUs
+        that do it in hardware, else fp32)."""
         self.device = torch.device(device)
         self.channels_last = channels_last_helps(self.device) if channels_last is None else channels_last
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format

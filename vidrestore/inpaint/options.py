@@ -14,7 +14,7 @@ class InpaintOptions:
     weights: str | None = None  # name in the packaged weights/ or a path; None = default model
     device: str = "auto"
     batch_size: int | None = None  # None = chosen from free memory
-    precision: str = "fp32"
+    precision: str = "auto"
     radius: int = 5  # classical backends' neighbourhood radius
     feather: int = 3  # GAN: seam band inside the mask edge; `fix` caps it at --dilate (CropSettings.feather)
     texture: float = 0.0  # 0..1: copied detail over invented pixels (see vidrestore.inpaint.texture); 0 = off
