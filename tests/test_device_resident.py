@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +10,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from vidrestore.models import GENERATOR_VARIANTS, build_generator, load_generator
 from vidrestore.models.generator import (
-    TELEA_RADIUS,
     _known_fraction,
     _smooth_a_trous,
     _trust,
@@ -101,23 +98,12 @@ def test_the_packaged_generator_gives_the_outputs_recorded_before_the_prefill_mo
         pytest.skip("the packaged weights changed since REFERENCE was recorded; record it again")
     image, mask = pattern()
     with torch.inference_mode():
-        out = model(image, mask, full_resolution_telea(image, mask))
+        out = model(image, mask, telea_fill(image, mask))
     hole = mask.expand_as(out) > 0
     means = [float(out[i][hole[i]].mean()) for i in range(2)]
     assert means == pytest.approx(REFERENCE["hole_means"], abs=1e-5)
     assert out[0, :, 32, 50].tolist() == pytest.approx(REFERENCE["pixel_0_32_50"], abs=1e-5)
     assert out[1, :, 10, 48].tolist() == pytest.approx(REFERENCE["pixel_1_10_48"], abs=1e-5)
-
-
-def full_resolution_telea(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The Telea pre-fill REFERENCE was recorded with: OpenCV's fill of the whole hole at full
-    resolution (``telea_prefill`` now fills deep inside large holes at half resolution)."""
-    images = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    holes = (mask[:, 0] > 0.5).numpy().astype(np.uint8) * 255
-    filled = np.stack([cv2.inpaint(np.ascontiguousarray(i), h, TELEA_RADIUS, cv2.INPAINT_TELEA)
-                       for i, h in zip(images, holes, strict=True)])
-    out = torch.from_numpy(filled).permute(0, 3, 1, 2).float() / 255
-    return torch.where(mask > 0.5, out, image)
 
 
 def test_a_telea_generator_asks_for_its_prefill() -> None:

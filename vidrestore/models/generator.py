@@ -220,38 +220,9 @@ def telea_prefill(images: np.ndarray, holes: np.ndarray, radius: int = TELEA_RAD
     for i in np.flatnonzero(holes.reshape(len(holes), -1).any(axis=1)):
         if filled is images:
             filled = images.copy()
-        filled[i] = _telea_with_coarse_interior(np.ascontiguousarray(images[i]), holes[i], radius)
+        hole = holes[i].astype(np.uint8) * 255
+        filled[i] = cv2.inpaint(np.ascontiguousarray(images[i]), hole, radius, cv2.INPAINT_TELEA)
     return filled
-
-
-#: hole pixels farther than this from every known pixel (a square's half side) are Telea-filled
-#: at half resolution; the band nearer the border, where the fill meets the picture, at full
-TELEA_BAND = 4
-
-
-def _telea_with_coarse_interior(image: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
-    """Telea fill of one uint8 (H, W, 3) image's bool (H, W) hole, 2.6x cheaper on a large hole.
-
-    Deep inside a large hole Telea's fill is smooth, so it is computed there at half resolution
-    and upscaled; the ``TELEA_BAND``-pixel band along the border is then filled at full resolution
-    from the picture and that interior. A hole no wider than twice the band (a scratch, a speck)
-    is filled at full resolution exactly as before.
-    """
-    hole_u8 = hole.view(np.uint8) if hole.dtype == bool else hole.astype(np.uint8)
-    side = 2 * TELEA_BAND + 1
-    interior = cv2.erode(hole_u8, np.ones((side, side), np.uint8), borderType=cv2.BORDER_CONSTANT,
-                         borderValue=0).astype(bool)
-    if not interior.any():
-        return cv2.inpaint(image, hole_u8 * 255, radius, cv2.INPAINT_TELEA)
-    h, w = hole.shape
-    half = ((w + 1) // 2, (h + 1) // 2)
-    small_hole = cv2.resize(hole_u8, half, interpolation=cv2.INTER_AREA) > 0  # any overlap is hole
-    small = cv2.inpaint(cv2.resize(image, half, interpolation=cv2.INTER_AREA), small_hole.view(np.uint8) * 255,
-                        (radius + 1) // 2, cv2.INPAINT_TELEA)
-    start = image.copy()
-    start[interior] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)[interior]
-    band = (hole & ~interior).view(np.uint8) * 255
-    return cv2.inpaint(start, band, radius, cv2.INPAINT_TELEA)
 
 
 def telea_fill(image: Tensor, mask: Tensor, radius: int = TELEA_RADIUS) -> Tensor:

@@ -42,12 +42,6 @@ from vidrestore.temporal.points import follow_flow, grow, hide_hole, sample_poin
 from vidrestore.temporal.scenecut import is_cut, thumbnail
 
 
-#: flow pixels around the holes where a pair's forward-backward validity is checked (read)
-VALID_MARGIN = 16
-#: flow pixels of picture around that, measured too, so the flow at the check's edge has context
-FLOW_CONTEXT = 48
-
-
 @dataclass(frozen=True)
 class TemporalOptions:
     window: int = 3  # neighbours on each side, each with its own flow
@@ -328,44 +322,23 @@ class TemporalPropagation:
         return int(np.count_nonzero(ok))
 
     def _flow(self, a: _Slot, b: _Slot) -> tuple[np.ndarray, np.ndarray]:
-        """Completed flow a->b at flow scale and its forward-backward validity (cached per pair).
-
-        Validity is only read at and around the two frames' holes (``VALID_MARGIN`` flow pixels;
-        pixels landing farther were found earlier), so the flow is measured on a crop around them
-        with ``FLOW_CONTEXT`` more pixels of context; elsewhere it reads zero and invalid. At 720p
-        with a logo box that is a fifth of the frame's flow work.
-        """
+        """Completed flow a->b at flow scale and its forward-backward validity (cached per pair)."""
         key = (a.index, b.index)
         if key not in self._flows:
             # Either frame's damage corrupts the flow in both directions, so both are completed
             # over the union of the two holes (exact for slow motion; the check catches the rest).
             holes = a.small_hole | b.small_hole
-            # Two frames without holes (a far hop between clean frames) are measured whole.
-            whole = (0, holes.shape[0], 0, holes.shape[1])
-            y0, y1, x0, x1 = margin_box(holes, VALID_MARGIN + FLOW_CONTEXT) or whole
-            crop = np.s_[y0:y1, x0:x1]
-            grey_a, grey_b = np.ascontiguousarray(a.grey[crop]), np.ascontiguousarray(b.grey[crop])
-            ab, ba = dis_calc(self._dis, grey_a, grey_b), dis_calc(self._dis, grey_b, grey_a)
-            ab, ba = complete_flow(ab, holes[crop]), complete_flow(ba, holes[crop])
-            valid_box = margin_box(holes[crop], VALID_MARGIN)  # None: the whole crop
-            tol = self.options.tolerance
-            self._flows[key] = _uncrop(ab, consistent_flow_mask(ab, ba, tol, valid_box), crop, holes.shape)
-            self._flows[(b.index, a.index)] = _uncrop(ba, consistent_flow_mask(ba, ab, tol, valid_box), crop,
-                                                      holes.shape)
+            ab, ba = dis_calc(self._dis, a.grey, b.grey), dis_calc(self._dis, b.grey, a.grey)
+            ab, ba = complete_flow(ab, holes), complete_flow(ba, holes)
+            # validity is only read at and around the holes (pixels landing farther were found earlier)
+            tol, box = self.options.tolerance, margin_box(holes, 16)
+            self._flows[key] = (ab, consistent_flow_mask(ab, ba, tol, box))
+            self._flows[(b.index, a.index)] = (ba, consistent_flow_mask(ba, ab, tol, box))
         return self._flows[key]
 
     def _forget(self, index: int) -> None:
         for key in [k for k in self._flows if index in k]:
             del self._flows[key]
-
-
-def _uncrop(flow: np.ndarray, valid: np.ndarray, crop: tuple[slice, slice],
-            shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """A flow and validity measured on ``crop``, placed in zero / invalid arrays of ``shape``."""
-    full_flow = np.zeros((*shape, 2), np.float32)
-    full_valid = np.zeros(shape, bool)
-    full_flow[crop], full_valid[crop] = flow, valid
-    return full_flow, full_valid
 
 
 def _age_at(source: _Slot, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
