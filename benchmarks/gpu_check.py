@@ -238,7 +238,7 @@ def gan_engine(plan: Plan, precision: str) -> GanInpainter:
     on_cpu = plan.device.type == "cpu"
     options = InpaintOptions(device=str(plan.device), feather=0, precision="fp32" if on_cpu else base)
     engine = GanInpainter.from_options(options)
-    if on_cpu and base != "fp32":  # fix keeps the CPU at fp32; the dry run still runs CPU autocast
+    if on_cpu and base != "fp32":  # fp32 is the CPU reference; the dry run still runs CPU autocast
         engine.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[base]
     if precision.endswith("-nchw"):
         engine = GanInpainter(engine.model, plan.device, engine.batch_size, base, engine.settings,

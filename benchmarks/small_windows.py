@@ -46,8 +46,9 @@ def measure(
     model, card = load_generator(weights)
     radius = classical_radius(card)
     engines = {
-        cap: GanInpainter(model, settings=CropSettings.for_model(model.config, classical_radius=radius,
-                                                                  max_upscale=cap))
+        cap: GanInpainter(model, precision="fp32",  # model card figures: the same on every CPU
+                          settings=CropSettings.for_model(model.config, classical_radius=radius,
+                                                          max_upscale=cap))
         for cap in caps
     }
     table: dict[str, dict[str, dict[float, float]]] = {}

@@ -103,7 +103,8 @@ def evaluate_generator(
     # clean targets, so a wider band would show the network the answer)
     settings = CropSettings.for_model(generator.config, feather=min(CropSettings.feather, vset.dilate))
     # a copy: the engine may change the memory layout
-    engine = GanInpainter(copy.deepcopy(generator), device=device, settings=settings)
+    # fp32 always: checkpoints are compared by these figures, whatever CPU measured them
+    engine = GanInpainter(copy.deepcopy(generator), device=device, precision="fp32", settings=settings)
     outputs = [engine.inpaint(f[None], vset.inpaint_masks(i))[0] for i, f in enumerate(vset.frames)]
     metrics: dict[str, float] = {}
     for kind, value in per_kind_psnr(vset, outputs).items():
