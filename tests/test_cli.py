@@ -36,6 +36,16 @@ def test_fix_end_to_end_prints_summary(clip: Path, logo_mask: Path, tmp_path: Pa
     assert "12 frames" in result.stdout and (tmp_path / "o.mp4").exists()
 
 
+def test_a_precision_the_cpu_cannot_run_is_one_warning_line(
+    clip: Path, logo_mask: Path, tmp_path: Path
+) -> None:
+    result = run("fix", str(clip), "--mask", str(logo_mask), "-o", str(tmp_path / "o.mp4"), "--method", "gan",
+                 "--precision", "fp16", "--device", "cpu", "--no-temporal")
+    assert result.returncode == 0, result.stderr
+    assert "vidrestore: warning: --precision fp16 runs only on CUDA; using fp32 on cpu" in result.stderr
+    assert "UserWarning" not in result.stderr and "warnings.warn" not in result.stderr
+
+
 def test_errors_are_one_line_without_traceback(clip: Path, tmp_path: Path) -> None:
     cases = [
         ("fix", str(tmp_path / "missing.mp4"), "--mask", str(clip), "-o", str(tmp_path / "o.mp4")),

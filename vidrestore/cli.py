@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import signal
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +49,13 @@ def guarded(debug: bool, action: Callable[[], T]) -> T:
         raise typer.Exit(1) from None
 
 
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:  # noqa: ANN401 - warnings' signature
+    """Warnings (a precision this device cannot run, a batch lowered after out-of-memory) as one
+    line like the command's other messages, without Python's file name and echoed source line."""
+    typer.echo(f"vidrestore: warning: {message}", err=True)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"vidrestore {__version__}")
@@ -61,6 +69,7 @@ def main_options(
     ),
 ) -> None:
     """Repair damaged video."""
+    warnings.showwarning = _warning_line
 
 
 @app.command(
