@@ -22,9 +22,6 @@ RECORD_SUFFIX = ".vidrestore.json"
 RECORD_FORMAT = 1
 # Options that change how a video is processed but not the output itself.
 NOT_IN_HASH = frozenset({"overwrite", "progress", "workers", "segments"})
-# Values hashed as another: ``--precision auto`` became the default after ``fp32``, and the two
-# fill within a grey level of each other, so records made under either stay valid.
-HASHED_AS = {"precision": {"auto": "fp32"}}
 
 
 def record_path(output: Path) -> Path:
@@ -34,9 +31,10 @@ def record_path(output: Path) -> Path:
 def options_hash(options: dict[str, object]) -> str:
     """A stable digest of the options that shape the output (paths and values as text)."""
     shaped = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items() if k not in NOT_IN_HASH}
-    for key, aliases in HASHED_AS.items():
-        if isinstance(shaped.get(key), str):
-            shaped[key] = aliases.get(shaped[key], shaped[key])
+    if shaped.get("precision") == "auto":
+        # auto became the default after fp32 and fills within a grey level of it: records made
+        # under either stay valid
+        shaped["precision"] = "fp32"
     text = json.dumps(shaped, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -53,11 +53,11 @@ def resolve_device(name: str = "auto") -> torch.device:
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``--precision`` on ``device``; None means plain fp32.
 
-    ``auto``: bf16 on a CPU that does bfloat16 in hardware (the network runs 1.7x faster there and
-    its fill moves by 0.1 grey levels on average), fp32 everywhere else. On CUDA, fp16 and bf16
-    run under autocast. Elsewhere reduced precision is slower or unsupported for these
-    convolutions (bf16 without hardware support is emulated), so the run stays fp32 and the user
-    is told once.
+    ``auto``: bf16 on a CPU that does bfloat16 in hardware (the network runs 1.3-1.4x faster
+    there on one thread and its fill moves by 0.1 grey levels on average), fp32 everywhere else.
+    On CUDA, fp16 and bf16 run under autocast. Elsewhere reduced precision is slower or
+    unsupported for these convolutions (bf16 without hardware support is emulated), so the run
+    stays fp32 and the user is told once.
     """
     if precision not in PRECISIONS:
         raise OptionError(f"unknown --precision {precision!r}; use {', '.join(PRECISIONS)}")
