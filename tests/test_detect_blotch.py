@@ -85,18 +85,35 @@ def test_a_flash_frame_is_not_a_blotch() -> None:
     assert found["blotch"].mean() < 0.001
 
 
-def test_first_and_last_frames_can_be_checked_from_one_side() -> None:
+def test_first_and_last_frames_are_checked_from_one_side() -> None:
     clip = panning_clip(n=8, height=240, width=320, seed=9, moving_object=False)
     cv2.circle(clip[0], (60, 60), 5, (0, 0, 0), -1)
     cv2.circle(clip[7], (250, 180), 5, (255, 255, 255), -1)
-    _, default = detect_frames(clip, ONLY)
-    assert not default["blotch"][[0, 7]].any()  # by default: no two-sided support, no decision
+    _, found = detect_frames(clip, ONLY)
+    assert found["blotch"][0, 57:64, 57:64].mean() > 0.8
+    assert found["blotch"][7, 177:184, 247:254].mean() > 0.8
+    assert found["blotch"][1:7].sum() == 0
     lumas = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in clip]
-    detector = BlotchDetector(settings=BlotchSettings(one_sided=True))
-    found = dict(p for luma in lumas for p in detector.push(luma))
-    found.update(detector.finish())
-    assert found[0] is not None and found[0][57:64, 57:64].mean() > 0.8
-    assert found[7] is not None and found[7][177:184, 247:254].mean() > 0.8
+    detector = BlotchDetector(settings=BlotchSettings(one_sided=False))
+    off = dict(p for luma in lumas for p in detector.push(luma))
+    off.update(detector.finish())
+    assert off[0] is None and off[7] is None  # switched off: no two-sided support, no decision
+
+
+@pytest.mark.parametrize("seed,dx,dy", [(2, 8, 3), (6, 3, 1), (7, -2, 1), (8, 3, 1), (9, 3, 1)])
+def test_ground_a_fast_object_uncovers_is_not_dust_at_the_ends(seed: int, dx: int, dy: int) -> None:
+    """Seen from the two frames after it, the first frame's ground that a disc is about to cover
+    (or, from the two before, the ground it has just left) differs from both like a speck, and a
+    dark dot of that ground stands out of its own frame like one too; around it, though, the
+    references show the disc, not the same ground."""
+    clip = panning_clip(n=24, height=240, width=320, dx=dx, dy=dy, seed=seed)
+    _, found = detect_frames(clip, ONLY)
+    assert found["blotch"].sum() == 0
+    lumas = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in clip]
+    detector = BlotchDetector(settings=BlotchSettings(one_sided_ring=0.0))
+    without = [m for luma in lumas for _, m in detector.push(luma)] + [m for _, m in detector.finish()]
+    if seed in (2, 7, 8):  # the cases that showed the problem: the test must be able to fail
+        assert any(m is not None for m in without)
 
 
 def test_spike_detection_index_by_hand() -> None:

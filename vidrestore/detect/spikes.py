@@ -200,6 +200,62 @@ def drop_moving_specks(
     return specks.only(keep)
 
 
+def drop_uncovered_specks(
+    specks: Specks,
+    luma: np.ndarray,
+    references: list[tuple[np.ndarray, np.ndarray]],
+    ratio: float,
+    ring: int = 3,
+    radius: int = 2,
+) -> Specks:
+    """The specks less those whose surroundings the reference frames do not show either.
+
+    Seen from one side only (the first and last frames of a shot), ground that an object uncovers
+    (or is about to cover) differs from both references just like dust, and a dark dot of that
+    ground stands out of its own frame like dust too. What tells them apart is the ground around
+    the speck: around dust the references show the same picture, around uncovered ground they
+    show the object. Each speck's surroundings (its box grown by ``ring`` pixels, less its own
+    points and their neighbours) are matched in each reference within ``radius`` pixels of where
+    the motion leads (``references``: (luma, per speck (dx, dy) int (specks, 2))); the speck is
+    kept when, at the best match in every reference, the surroundings differ by less than
+    ``ratio`` times the speck itself (root mean square). A speck too near the border for the
+    search is dropped.
+    """
+    if len(specks) == 0:
+        return specks
+    h, w = luma.shape
+    keep = np.ones(len(specks), bool)
+    for k, box in enumerate(specks.boxes.tolist()):
+        place = _patch_place(box, ring, luma.shape)
+        y0, y1, x0, x1 = place
+        own = specks.label == k
+        inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        inside[specks.y[own] - y0, specks.x[own] - x0] = 1
+        spot = inside.view(bool)
+        around = ~cv2.dilate(inside, np.ones((3, 3), np.uint8)).view(bool)
+        if not around.any():
+            continue
+        patch = _patch(luma, place)
+        weight = around.astype(np.float32)
+        for ref, shifts in references:
+            dx, dy = (int(v) for v in shifts[k])
+            sy0, sx0 = y0 + dy - radius, x0 + dx - radius
+            sy1, sx1 = y1 + dy + radius, x1 + dx + radius
+            if sy0 < 0 or sx0 < 0 or sy1 > h or sx1 > w:
+                keep[k] = False  # too near the border to tell: from one side, no benefit of doubt
+                break
+            area = ref[sy0:sy1, sx0:sx1].astype(np.float32)
+            scores = cv2.matchTemplate(area, patch, cv2.TM_SQDIFF, mask=weight)
+            by, bx = np.unravel_index(int(np.argmin(scores)), scores.shape)
+            there = area[by : by + patch.shape[0], bx : bx + patch.shape[1]]
+            ring_error = float(scores[by, bx]) / float(np.count_nonzero(around))
+            speck_error = float(np.mean((patch[spot] - there[spot]) ** 2))
+            if not ring_error < ratio * ratio * speck_error:
+                keep[k] = False
+                break
+    return specks.only(keep)
+
+
 def drop_graded_specks(
     specks: Specks,
     luma: np.ndarray,
