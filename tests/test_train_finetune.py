@@ -55,6 +55,20 @@ def test_init_weights_are_recorded_in_the_card_and_kept_through_a_resume(tmp_pat
     assert card["steps"] == 3 and card["init_weights"]["sha256"] == source["sha256"]
 
 
+def test_a_copy_variant_starts_from_its_base_weights_with_the_layer_at_zero(tmp_path):
+    path, state = _exported(tmp_path, "tiny")
+    trainer = Trainer(tiny_config(tmp_path, val_samples=0, init_weights=path, model="tiny-copy"), CPU)
+    ours = trainer.generator.state_dict()
+    assert all(torch.equal(ours[k], state[k]) for k in state)
+    added = sorted(set(ours) - set(state))
+    assert added and all(k.startswith("copy.") for k in added)
+    assert not ours["copy.out.weight"].any() and not ours["copy.out.bias"].any()
+    # the other way round (a copy model into the plain variant) is refused
+    back, _ = _exported(tmp_path, "tiny-copy", name="copy")
+    with pytest.raises(OptionError, match="does not match --model tiny"):
+        Trainer(tiny_config(tmp_path, val_samples=0, init_weights=back), CPU)
+
+
 def test_init_weights_of_another_architecture_are_refused(tmp_path):
     path, _ = _exported(tmp_path, "tiny-telea")
     with pytest.raises(OptionError, match="does not match --model tiny") as info:

@@ -41,6 +41,9 @@ class GeneratorConfig:
     working_size: int = 256  # longest side the engine feeds the network; larger crops are downscaled
     in_channels: int = 4  # pre-filled RGB image(s) + the mask: 4 for "pyramid", 7 for "telea+pyramid"
     prefill: str = "pyramid"  # "pyramid" or "telea+pyramid"; old model cards without it are "pyramid"
+    # a patch-copy layer at 1/8 resolution (``PatchCopy``): hole features rebuilt from the most
+    # similar known features of the same crop; old model cards without it have none
+    attention: bool = False
 
     def __post_init__(self) -> None:
         # JSON model cards give lists; keep the dataclass hashable and comparable.
@@ -74,12 +77,19 @@ GENERATOR_VARIANTS: dict[str, GeneratorConfig] = {
         in_channels=7,
         prefill="telea+pyramid",
     ),
+    # The same with the patch-copy layer: tests of starting a copy variant from its base's weights.
+    "tiny-copy": GeneratorConfig(
+        "tiny-copy", widths=(8, 16, 16), dilations=(2, 4), working_size=64, attention=True
+    ),
     # CPU default: 1.32M parameters, most of them at 1/16 resolution where they are cheap (0.65 GMAC per
     # 256x256 crop). Stride 16 rather than 8 cut its CPU time per crop by 40% for more parameters.
     # Measured (benchmarks/gan_throughput.py, 2-core AVX-512 Xeon): 20.6 CPU-ms per 256x256 crop on one
     # thread, i.e. ~48 crops/s per core when the machine is otherwise idle.
     # Starts from Telea: 10 ms of CPU per 256x256 crop with a large hole, on top of the network.
     "small": GeneratorConfig("small", in_channels=7, prefill="telea+pyramid"),
+    # "small" with a patch-copy layer at 1/8 resolution (1.34M parameters): an experiment, not the
+    # default; 3,000 CPU fine-tuning steps gave the same figures as without it (docs/experiments.md)
+    "small-copy": GeneratorConfig("small-copy", in_channels=7, prefill="telea+pyramid", attention=True),
     # GPU: full gates, wider, deeper middle, larger working size for big holes (4.87M parameters,
     # 6.4 GMAC per 256x256 crop, 25 GMAC per 512x512; 91 CPU-ms per 256x256 crop on one thread).
     "base": GeneratorConfig(
@@ -109,6 +119,41 @@ class GatedConv2d(nn.Module):
         return F.leaky_relu(features, 0.2) * torch.sigmoid(gate)
 
 
+class PatchCopy(nn.Module):
+    """Rebuilds the features of hole positions from the known positions they most resemble
+    (contextual attention, DeepFill v1, Yu et al. 2018), so texture the crop shows can be copied
+    into the hole instead of averaged.
+
+    Similarity is the cosine of learned embeddings; each hole position takes a softmax-weighted
+    mix (sharpened by ``scale``) of the features at known positions. The result enters through a
+    zero-initialised 1x1 convolution, so a model that gains the layer starts out unchanged.
+    """
+
+    def __init__(self, channels: int, embed: int = 32, scale: float = 10.0) -> None:
+        super().__init__()
+        self.query = nn.Conv2d(channels, embed, 1)
+        self.key = nn.Conv2d(channels, embed, 1)
+        self.out = nn.Conv2d(channels, channels, 1)
+        self.scale = scale
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """x NCHW features, mask N1HW at full resolution (1 = missing): x with its hole positions
+        added to from the known ones."""
+        n, c, h, w = x.shape
+        hole = F.adaptive_max_pool2d(mask, (h, w))  # a position touching the hole is a hole
+        q = F.normalize(self.query(x).flatten(2), dim=1)  # N E HW
+        k = F.normalize(self.key(x).flatten(2), dim=1)
+        scores = torch.bmm(q.transpose(1, 2), k) * self.scale  # N HW(query) HW(key)
+        known = 1.0 - hole.flatten(2)  # N 1 HW
+        # known keys only; a crop with none gives a uniform mix, which the hole gate below ignores
+        # where it matters little (and no NaN)
+        scores = scores - (1.0 - known) * 1e4
+        copied = torch.bmm(x.flatten(2), scores.softmax(dim=-1).transpose(1, 2)).view(n, c, h, w)
+        return x + hole * self.out(copied)
+
+
 class InpaintGenerator(nn.Module):
     """Predicts a full RGB image from an image with a hole and its mask; see ``forward``."""
 
@@ -125,6 +170,7 @@ class InpaintGenerator(nn.Module):
         )
         self.up = nn.ModuleList(GatedConv2d(b, a, 3, light=light) for a, b in zip(w, w[1:], strict=False))
         self.refine = GatedConv2d(w[0], w[0], 3, light=light)
+        self.copy = PatchCopy(w[-2]) if config.attention and len(w) >= 2 else None
         self.to_residual = nn.Conv2d(w[0], 3 * 4, 3, padding=1)  # 2x2 pixel shuffle -> full resolution
         nn.init.zeros_(self.to_residual.weight)
         nn.init.zeros_(self.to_residual.bias)
@@ -164,8 +210,10 @@ class InpaintGenerator(nn.Module):
             skips.append(x)
         for layer in self.middle:
             x = x + layer(x)
-        for layer, skip in zip(reversed(self.up), reversed(skips[:-1]), strict=True):
+        for i, (layer, skip) in enumerate(zip(reversed(self.up), reversed(skips[:-1]), strict=True)):
             x = F.interpolate(layer(x), scale_factor=2.0, mode="nearest") + skip
+            if i == 0 and self.copy is not None:
+                x = self.copy(x, mask)
         residual = F.pixel_shuffle(self.to_residual(self.refine(x)), 2)
         return (prefill + residual).clamp(0.0, 1.0)
 

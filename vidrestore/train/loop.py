@@ -10,7 +10,7 @@ import contextlib
 import math
 import signal
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -176,14 +176,19 @@ class Trainer:
         fresh. Weights of another architecture than ``--model`` are refused.
         """
         model, card = load_generator(path)
-        if model.config != self.gen_config:
+        # a variant that only adds the patch-copy layer starts from its base's weights, the layer
+        # at zero (it enters through a zero output, so the model starts out unchanged)
+        adds_copy = not model.config.attention and replace(
+            model.config, variant=self.gen_config.variant, attention=True
+        ) == self.gen_config
+        if model.config != self.gen_config and not adds_copy:
             theirs, ours = asdict(model.config), asdict(self.gen_config)
             diff = ", ".join(f"{k} {theirs[k]} != {ours[k]}" for k in ours if theirs[k] != ours[k])
             raise OptionError(
                 f"--init-weights {path} holds a {model.config.variant!r} generator that does not match "
                 f"--model {self.config.model} ({diff})"
             )
-        self.generator.load_state_dict(model.state_dict())
+        self.generator.load_state_dict(model.state_dict(), strict=not adds_copy)
         return {
             "file": card_spec(path),
             "sha256": card.get("sha256"),
