@@ -75,7 +75,20 @@ def test_the_detector_takes_its_cuts_from_the_projects_cut_test() -> None:
     cv2.circle(damaged[13], (220, 80), 5, (255, 255, 255), -1)
     _, found = detect_frames(damaged, ONLY)
     assert found["blotch"][13, 77:84, 217:224].mean() > 0.8
-    assert not found["blotch"][9:11].any()
+    # frames 9 and 10 are judged only from their own side of the cut: nothing on 9, and on 10
+    # the speck itself, found from frames 11 and 12, and nothing else
+    assert not found["blotch"][9].any()
+    near = np.zeros((240, 320), bool)
+    near[113:128, 93:108] = True
+    assert not found["blotch"][10][~near].any()
+    # on this faint, low-contrast shot the flow fails its checks at the speck: it is found by
+    # looking for the ground around it in frames 11 and 12 (``unsure_ring``), and not without
+    assert found["blotch"][10, 117:124, 97:104].mean() > 0.8
+    detector = BlotchDetector(settings=BlotchSettings(unsure_ring=0.0))
+    lumas = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in damaged]
+    without = dict(p for luma in lumas for p in detector.push(luma))
+    without.update(detector.finish())
+    assert without[10] is None
 
 
 def test_a_flash_frame_is_not_a_blotch() -> None:
