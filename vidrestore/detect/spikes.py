@@ -220,6 +220,9 @@ def drop_uncovered_specks(
     kept when, at the best match in every reference, the surroundings differ by less than
     ``ratio`` times the speck itself (root mean square). A speck too near the border for the
     search is dropped.
+
+    The blotch detector asks this of specks seen from one side only, and of specks where the
+    flow failed its checks (there the search stands in for the flow).
     """
     if len(specks) == 0:
         return specks
@@ -242,7 +245,7 @@ def drop_uncovered_specks(
             sy0, sx0 = y0 + dy - radius, x0 + dx - radius
             sy1, sx1 = y1 + dy + radius, x1 + dx + radius
             if sy0 < 0 or sx0 < 0 or sy1 > h or sx1 > w:
-                keep[k] = False  # too near the border to tell: from one side, no benefit of doubt
+                keep[k] = False  # too near the border to tell: no benefit of the doubt
                 break
             area = ref[sy0:sy1, sx0:sx1].astype(np.float32)
             scores = cv2.matchTemplate(area, patch, cv2.TM_SQDIFF, mask=weight)
