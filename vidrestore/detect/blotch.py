@@ -318,7 +318,7 @@ class BlotchDetector(LookaheadDecisions):
                  s: BlotchSettings) -> Specks:
         """The specks that pass the tests on whole specks: not moving content, not uncovered
         ground (from one side), not content changing by degrees."""
-        h, w = cur.luma.shape
+        w = cur.luma.shape[1]
         if len(specks) and s.moved_ratio > 0:
             references = [(o.luma, shift) for o, shift in zip((a, b), shifts, strict=True)]
             radius = max(4, round(s.search * w))

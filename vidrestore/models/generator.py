@@ -147,8 +147,7 @@ class PatchCopy(nn.Module):
         k = F.normalize(self.key(x).flatten(2), dim=1)
         scores = torch.bmm(q.transpose(1, 2), k) * self.scale  # N HW(query) HW(key)
         known = 1.0 - hole.flatten(2)  # N 1 HW
-        # known keys only; a crop with none gives a uniform mix, which the hole gate below ignores
-        # where it matters little (and no NaN)
+        # known keys only (a crop with none gets a uniform mix of everything, not NaN)
         scores = scores - (1.0 - known) * 1e4
         copied = torch.bmm(x.flatten(2), scores.softmax(dim=-1).transpose(1, 2)).view(n, c, h, w)
         return x + hole * self.out(copied)
