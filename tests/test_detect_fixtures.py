@@ -105,3 +105,20 @@ def late_logo_clip(
     present[gap[0] : gap[1]] = False
     out = clip + (alpha[None, :, :, None] * present[:, None, None, None]) * (255 - clip)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8), alpha * 255 > 8, present
+
+
+def still_shot_clip(
+    n: int = 120, height: int = 144, width: int = 192, seed: int = 0, walker: bool = True
+) -> np.ndarray:
+    """A still camera on a textured scene: sensor noise on every frame and, with ``walker``, a
+    figure crossing the lower half slowly (a street seen by a fixed camera)."""
+    rng = np.random.default_rng(seed)
+    scene = texture(height, width, seed).astype(np.float32)
+    frames = []
+    for i in range(n):
+        frame = scene + rng.normal(0, 1.5, scene.shape).astype(np.float32)
+        if walker:
+            x = int(width * 0.1 + i * (0.8 * width / n))
+            cv2.rectangle(frame, (x, height // 2), (x + width // 16, height - height // 8), (40, 35, 60), -1)
+        frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
+    return np.stack(frames)

@@ -37,7 +37,7 @@ ROI_MARGIN = 8
 #: fewer connected fixed-edge pixels than this are a speck, not a stroke
 MIN_STROKE = 8
 #: different backgrounds a logo must be seen over in samples from a whole file
-MIN_LOOKS = 5
+MIN_LOOKS = 3
 #: share of the stretches of a span in which a fixed edge must be fixed the same way
 AGREE = 0.75
 

@@ -4,7 +4,8 @@ the whole clip), then looked for in every frame, so that masks are empty where a
 Why windows: a logo may appear late (after black frames or a title card), leave and come back
 after a cut; statistics over the first frames only miss it. The running sums are kept per block
 of frames (a few float images each); every block, the sums of the last ``frames`` frames (and
-of the last half of them, for logos seen only briefly) are searched for overlays. Each overlay
+of the last half of them, for logos seen only briefly) are searched for overlays, and its two
+halves are compared for a logo arriving over a still shot (``logo_arrival``). Each overlay
 found becomes a track; every frame then gets a presence score per track (``presence``: its
 gradients against the logo's fixed edges), and a frame is masked where the median score of the
 frames around it says the logo is there. A frame is decided once ``lookahead`` later frames are
@@ -29,6 +30,7 @@ from vidrestore.detect.logo import (
     presence,
     work_scale,
 )
+from vidrestore.detect.logo_arrival import Stretch, confirm_arrival, find_arrivals
 
 MAX_TRACKS = 8  # distinct logos followed at once
 STATS_EVERY = 2  # frames a block's sums take in (consecutive frames say much the same)
@@ -89,6 +91,7 @@ class LogoDetector:
         self._blocks: dict[int, LogoSums] = {}
         self._window: LogoSums | None = None  # sums of the blocks in ``_window_blocks``
         self._window_blocks: list[int] = []
+        self._stretches: dict[tuple[int, int], Stretch] = {}  # see ``_stretch``
         self._window_updates = 0
         self._searched = -1  # the frame count at the last search
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
@@ -148,6 +151,7 @@ class LogoDetector:
         for track in self.tracks:
             track.close(self._count)
         self._blocks.clear()
+        self._stretches.clear()
         return out
 
     def ranges(self) -> list[tuple[tuple[int, int, int, int], list[tuple[int, int]]]]:
@@ -189,9 +193,41 @@ class LogoDetector:
                 confirmed = confirm(candidate, window, self.settings)
                 if confirmed is not None:
                     self._add(confirmed, end - start * self.block, first=max(0, self._next - self.smooth))
+        self._arrivals(first, last, end)
         keep = min([first, *self._window_blocks])  # the running sums still hold these
         for index in [i for i in list(self._blocks) if i < keep]:
             self._blocks.pop(index, None)
+        for key in [k for k in self._stretches if k[0] < first]:
+            del self._stretches[key]
+
+    def _arrivals(self, first: int, last: int, end: int) -> None:
+        """Logos that arrived between the first and the second half of the window (a still
+        shot, where the fixed edges of a logo and of the scenery look alike; ``logo_arrival``),
+        looked for at every block, so that the arrival falls near the middle of some window."""
+        if last - first < 1:
+            return
+        middle = first + (last + 1 - first) // 2
+        halves = [self._stretch(a, b) for a, b in ((first, middle), (middle, last + 1))]
+        if any(h is None for h in halves):
+            return
+        assert self._full_shape is not None
+        before, after = halves
+        split = middle * self.block
+        early = [self._smalls[p] for p in range(first * self.block, split) if p in self._smalls]
+        late = [self._smalls[p] for p in range(split, end) if p in self._smalls]
+        for candidate in find_arrivals(before, after, self.settings, self._full_shape):
+            if confirm_arrival(candidate, early, late, self.settings):
+                self._add(candidate, after.count * STATS_EVERY, first=max(0, self._next - self.smooth))
+
+    def _stretch(self, a: int, b: int) -> Stretch | None:
+        """The ``Stretch`` of blocks a..b-1 (kept: each is the second half of one window and
+        the first half of a later one); None if a block is missing."""
+        key = (a, b)
+        if key not in self._stretches:
+            if any(i not in self._blocks for i in range(a, b)):
+                return None
+            self._stretches[key] = Stretch.of([self._blocks[i] for i in range(a, b)])
+        return self._stretches[key]
 
     def _window_sums(self, first: int, last: int) -> LogoSums:
         """The sums of blocks ``first..last``, kept up to date by adding the blocks that joined
