@@ -8,12 +8,18 @@ Prints one table:
 - false positives: share of pixels flagged by all detectors on the clean clips;
 - logo: IoU of the static mask with the true overlay, on a clip panned across bigbuckbunny
   with a simulated semi-transparent logo;
+- late-logo: a semi-transparent logo that appears a third of the way into each real clip (first
+  300 frames; gone again for a tenth of the clip), and one that appears in the first or second
+  shot of a clip made of the four real clips one after the other (352x288, 200 frames each): on
+  how many seeds it is found, the share of its pixels masked on the frames that show it, the
+  share of the frames without it that get a logo mask, and pixels flagged outside it; and the
+  same four-shot clip without a logo (everything flagged there is false);
 - speed at 720p: decode fps (PyAV, threaded) and detection fps (all detectors, worker process
   start included) on the same clip, measured alternately in this run, and their ratio; once on
   the clip as it is (5.3 s) and once played ``--speed-passes`` times as one stream.
 
 Usage: python benchmarks/detect_quality.py [--clips DIR] [--seeds N] [--first-seed S]
-       [--parts scratch,blotch,clean,logo,speed]
+       [--parts scratch,blotch,clean,logo,late-logo,speed]
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ import av
 import cv2
 import numpy as np
 
-from vidrestore.damage import render_damage
+from vidrestore.damage import logo_box, logo_emblem, render_damage
 from vidrestore.detect import DamageDetector, DetectOptions, detect_frames
 from vidrestore.frames import FrameBatch
 
 DEFAULT_CLIPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips"
 TOLERANCE = 2
-PARTS = ("scratch", "blotch", "clean", "logo", "speed")
+PARTS = ("scratch", "blotch", "clean", "logo", "late-logo", "speed")
+LATE_FRAMES, SHOT_SIZE, SHOT_FRAMES = 300, (352, 288), 200
 
 
 def decode(path: Path, limit: int | None = None) -> np.ndarray:
@@ -181,6 +188,10 @@ def main() -> None:
             )
         )
 
+    if "late-logo" in parts:
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        rows += late_logo_rows(files, seeds)
+
     if "speed" in parts:
         for passes in sorted({1, args.speed_passes}):
             rows += speed_rows(clips, args.clips, args.speed_rounds, passes)
@@ -214,6 +225,67 @@ def speed_rows(
         (label, "detect fps", f"{e:.0f}  (scratch, blotch, logo; rounds: {det_rounds})"),
         (label, "detect / decode", f"{e / d:.2f}  (median over median; per round: {per_round})"),
     ]
+
+
+def with_late_logo(
+    frames: np.ndarray, rng: np.random.Generator, start: int, gap: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``frames`` with a semi-transparent logo (white, or a saturated colour) from ``start`` on,
+    absent during ``gap``: (frames, its visible pixels (H, W), present (T,))."""
+    n, h, w, _ = frames.shape
+    y, x, bh, bw = logo_box(h, w, rng)
+    alpha = np.zeros((h, w), np.float32)
+    alpha[y : y + bh, x : x + bw] = logo_emblem(bh, bw, rng)
+    white = rng.random() < 0.6
+    colour = np.full(3, 255.0, np.float32) if white else rng.integers(0, 256, 3).astype(np.float32)
+    present = np.zeros(n, bool)
+    present[start:] = True
+    present[gap[0] : gap[1]] = False
+    f = frames.astype(np.float32)
+    out = f + (alpha[None, :, :, None] * present[:, None, None, None]) * (colour - f)
+    visible = alpha * np.maximum(colour, 255.0 - colour).max() > 8
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8), visible, present
+
+
+def late_logo_rows(files: list[Path], seeds: range) -> list[tuple[str, str, str]]:
+    """The ``late-logo`` part of the table (see the module doc); logo masks as ``detect`` makes
+    them on a file (probing samples of the whole clip first)."""
+    options = DetectOptions(kinds=("logo",))
+    clips = {p.stem: decode(p, LATE_FRAMES) for p in files}
+    cases: list[tuple[str, np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]] = []
+    for name, frames in clips.items():
+        n = len(frames)
+        start, back = n // 3, n // 3 + (n - n // 3) // 2
+        gap = (back, back + n // 10)
+        made = [with_late_logo(frames, np.random.default_rng(1000 + s), start, gap) for s in seeds]
+        cases.append((name, frames, made))
+    shots = [np.stack([cv2.resize(f, SHOT_SIZE, interpolation=cv2.INTER_AREA) for f in c[:SHOT_FRAMES]])
+             for c in clips.values()]
+    joined = np.concatenate(shots)
+    made = []
+    for s in seeds:
+        rng = np.random.default_rng(2000 + s)
+        start = int(rng.integers(len(shots[0]) // 2, len(shots[0]) + len(shots[1]) // 2))
+        made.append(with_late_logo(joined, rng, start, (0, 0)))
+    cases.append((f"{len(shots)} shots joined", joined, made))
+    rows = []
+    for name, _, made in cases:
+        found, recall, absent, outside = 0, [], [], []
+        for frames, visible, present in made:
+            masks = detect_frames(frames, options)[1]["logo"]
+            flagged = masks.reshape(len(masks), -1).any(axis=1)
+            shown = [np.count_nonzero(m & visible) / np.count_nonzero(visible) for m in masks[present]]
+            recall.append(float(np.mean(shown)))
+            found += int(flagged[present].mean() >= 0.5)
+            absent.append(float(flagged[~present].mean()) if (~present).any() else 0.0)
+            outside.append(float((masks & ~visible).mean()) * 100)
+        per_seed = " ".join(f"{r:.2f}" for r in recall)
+        rows.append(("late logo: found / pixels / absent frames masked", name,
+                     f"{found} of {len(made)} / {np.mean(recall):.2f} (per seed {per_seed})"
+                     f" / {np.mean(absent):.2f}; flagged outside it {np.mean(outside):.4f}%"))
+    clean = detect_frames(joined, options)[1]["logo"]
+    rows.append(("late logo: clean", f"{len(shots)} shots joined", f"flagged {clean.mean() * 100:.4f}%"))
+    return rows
 
 
 def _pr(counts: np.ndarray) -> str:
