@@ -65,10 +65,14 @@ def candidates_from_groups(
     lumas: list[list[np.ndarray]] = []
     sums: list[LogoSums] = []
     starts: list[int] = []
+    ends: list[int] = []  # where each group's stretch of the clip ends: the next group's start
     for start, group in groups:
         if not group:
             continue
+        if ends:
+            ends[-1] = start
         starts.append(start)
+        ends.append(start + len(group))
         part = LogoSums(group[0].shape)
         for small in group:
             part.add(small)
@@ -81,7 +85,7 @@ def candidates_from_groups(
         for i in range(pieces):
             a, b = i * len(sums) // pieces, (i + 1) * len(sums) // pieces
             span = sums[a:b]
-            if (pieces > 1 and len(span) < 8) or starts[b - 1] - starts[a] < min_span:
+            if (pieces > 1 and len(span) < 8) or ends[b - 1] - starts[a] < min_span:
                 continue
             k = min(STRETCHES, len(span))
             cuts = [j * len(span) // k for j in range(k + 1)]
