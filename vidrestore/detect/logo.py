@@ -38,6 +38,8 @@ ROI_MARGIN = 8
 MIN_STROKE = 8
 #: different backgrounds a logo must be seen over in samples from a whole file
 MIN_LOOKS = 3
+#: |Sobel gradient| of the picture (mean over the frames) where the ring counts as textured
+TEXTURE_EDGE = 16.0
 #: share of the stretches of a span in which a fixed edge must be fixed the same way
 AGREE = 0.75
 
@@ -262,7 +264,15 @@ def confirm(
     crops = np.stack([smalls[i][y0:y1, x0:x1] for i in kept]).astype(np.int16)
     step = len(kept) // 2 if far else 1
     change = np.abs(crops[step:] - crops[: len(crops) - step])  # (pairs, h, w)
-    ring = change[:, candidate.ring]
+    # motion shows only where the picture has detail: over flat sky a moving camera changes
+    # nothing, so the ring is judged where it has texture (when a quarter of it or more has)
+    ring_at = candidate.ring
+    mean = crops.mean(axis=0).astype(np.float32)
+    detail = np.hypot(cv2.Sobel(mean, cv2.CV_32F, 1, 0), cv2.Sobel(mean, cv2.CV_32F, 0, 1))
+    textured = ring_at & (detail > TEXTURE_EDGE)
+    if np.count_nonzero(textured) >= 0.25 * np.count_nonzero(ring_at):
+        ring_at = textured
+    ring = change[:, ring_at]
     # all around it, in most steps
     if float(np.median(np.percentile(ring, 25, axis=1))) < settings.change:
         return None
