@@ -261,20 +261,22 @@ def late_logo_rows(files: list[Path], seeds: range) -> list[tuple[str, str, str]
         cases.append((name, frames, made))
     shots = [np.stack([cv2.resize(f, SHOT_SIZE, interpolation=cv2.INTER_AREA) for f in c[:SHOT_FRAMES]])
              for c in clips.values()]
-    joined = np.concatenate(shots)
-    made = []
-    for s in seeds:
-        rng = np.random.default_rng(2000 + s)
-        start = int(rng.integers(len(shots[0]) // 2, len(shots[0]) + len(shots[1]) // 2))
-        made.append(with_late_logo(joined, rng, start, (0, 0)))
-    cases.append((f"{len(shots)} shots joined", joined, made))
+    joined = np.concatenate(shots) if len(shots) >= 2 else None
+    if joined is not None:
+        made = []
+        for s in seeds:
+            rng = np.random.default_rng(2000 + s)
+            start = int(rng.integers(len(shots[0]) // 2, len(shots[0]) + len(shots[1]) // 2))
+            made.append(with_late_logo(joined, rng, start, (0, 0)))
+        cases.append((f"{len(shots)} shots joined", joined, made))
     rows = []
     for name, _, made in cases:
         found, recall, absent, outside = 0, [], [], []
         for frames, visible, present in made:
             masks = detect_frames(frames, options)[1]["logo"]
             flagged = masks.reshape(len(masks), -1).any(axis=1)
-            shown = [np.count_nonzero(m & visible) / np.count_nonzero(visible) for m in masks[present]]
+            pixels = max(1, np.count_nonzero(visible))
+            shown = [np.count_nonzero(m & visible) / pixels for m in masks[present]]
             recall.append(float(np.mean(shown)))
             found += int(flagged[present].mean() >= 0.5)
             absent.append(float(flagged[~present].mean()) if (~present).any() else 0.0)
@@ -283,8 +285,9 @@ def late_logo_rows(files: list[Path], seeds: range) -> list[tuple[str, str, str]
         rows.append(("late logo: found / pixels / absent frames masked", name,
                      f"{found} of {len(made)} / {np.mean(recall):.2f} (per seed {per_seed})"
                      f" / {np.mean(absent):.2f}; flagged outside it {np.mean(outside):.4f}%"))
-    clean = detect_frames(joined, options)[1]["logo"]
-    rows.append(("late logo: clean", f"{len(shots)} shots joined", f"flagged {clean.mean() * 100:.4f}%"))
+    if joined is not None:
+        clean = detect_frames(joined, options)[1]["logo"]
+        rows.append(("late logo: clean", f"{len(shots)} shots joined", f"flagged {clean.mean() * 100:.4f}%"))
     return rows
 
 

@@ -5,6 +5,7 @@ change otherwise (an object coming to rest, a light coming on) are not logos."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from test_detect_fixtures import still_shot_clip
 
 from vidrestore.damage import logo_box, logo_emblem
@@ -59,5 +60,17 @@ def test_a_light_coming_on_over_part_of_a_still_shot_is_not_a_logo() -> None:
     h, w = clip.shape[1:3]
     lit = np.s_[ARRIVES:, h // 8 : h // 3, w // 2 : w - w // 8]
     clip[lit] = clip[lit] * 1.25 + 8  # brighter, and more contrast: light, not a plate over it
+    _, found = detect_frames(np.clip(clip, 0, 255).astype(np.uint8), ONLY)
+    assert not found["logo"].any()
+
+
+@pytest.mark.parametrize("gain", [0.5, 0.7])
+def test_light_dimming_or_a_hard_shadow_over_part_of_a_still_shot_is_not_a_logo(gain: float) -> None:
+    # the picture scaled down with no tint: a lamp going off, a shadow (a dark plate would look
+    # the same, and is not taken either)
+    clip = still_shot_clip(N, seed=3).astype(np.float32)
+    h, w = clip.shape[1:3]
+    shaded = np.s_[ARRIVES:, h // 8 : h // 3, w // 2 : w - w // 8]
+    clip[shaded] = clip[shaded] * gain - 5
     _, found = detect_frames(np.clip(clip, 0, 255).astype(np.uint8), ONLY)
     assert not found["logo"].any()

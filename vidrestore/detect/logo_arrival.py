@@ -45,6 +45,8 @@ FIT_SHARE = 0.7
 FIT_ERROR = 0.25
 #: the blend's slope (1 - opacity) for a plate the picture shows through
 MIN_SLOPE, MAX_SLOPE = 0.15, 0.8
+#: the blend's offset (opacity * the plate's luma, levels): a plate that lightens or tints
+MIN_TINT = 8.0
 #: the picture inside must vary this much (levels, standard deviation) for the slope to be known
 MIN_TEXTURE = 3.0
 #: more of the frame changed than this: a cut, a flash or a camera move, not an arrival
@@ -75,7 +77,7 @@ def find_arrivals(
     if min(before.count, after.count) < max(3, settings.min_frames // 2):
         return []
     maps = _Maps(before, after, settings)
-    h, w = maps.mean_a.shape
+    w = maps.mean_a.shape[1]
     regions = []
     changed = (np.abs(maps.mean_a - maps.mean_b) > MIN_CHANGE).view(np.uint8)
     if changed.mean() <= MAX_CHANGED:  # more: a cut, a flash, the camera moving
@@ -96,7 +98,7 @@ def find_arrivals(
 @dataclass(frozen=True)
 class Stretch:
     """What ``find_arrivals`` needs of a stretch of frames, at the working scale: how many frames
-    went in, the mean luma, the mean gradient (x, y) and the energy of the gradient."""
+    went in, the mean luma, the mean gradient (x, y) and its stability (see ``stability``)."""
 
     count: int
     mean: np.ndarray
@@ -154,7 +156,7 @@ def _candidate(labels: np.ndarray, i: int, stats: np.ndarray, outline_of: np.nda
     if not settings.min_area * area_total <= area <= settings.max_area * area_total:
         return None
     if outline_of is None and pixels < settings.solidity * area:
-        return None  # a ragged region (a moving object's trail)
+        return None  # a ragged region (a moving object's trail): it fills too little of its hull
     if _touches_edge(hull, (y0, x0), (h, w)):
         return None  # content coming into view at the frame's edge; logos sit inside the frame
     inner = cv2.erode(hull, np.ones((5, 5), np.uint8)).view(bool)
@@ -201,9 +203,10 @@ def is_blend(inside_before: np.ndarray, inside_after: np.ndarray,
     """Whether the mean lumas inside a region changed from ``inside_before`` to ``inside_after``
     as under a semi-transparent overlay arriving: visibly, much more than around it, and (on
     most of its pixels) as one blend ``after = s * before + b`` with the picture still showing
-    through (``MIN_SLOPE`` <= s < ``MAX_SLOPE``, s = 1 - opacity). An opaque region arriving, or
-    an object leaving a still background, leaves nothing of the picture before: not told apart,
-    so not taken."""
+    through (``MIN_SLOPE`` <= s < ``MAX_SLOPE``, s = 1 - opacity) and tinted (``b`` >=
+    ``MIN_TINT``). An opaque region arriving, or an object leaving a still background, leaves
+    nothing of the picture before; light dimming or a shadow scales it without a tint: neither
+    is told apart from a logo, so neither is taken."""
     change = inside_after - inside_before
     size = float(np.sqrt(np.mean(change * change)))
     if size < MIN_CHANGE or float(np.std(inside_before)) < MIN_TEXTURE:
@@ -219,7 +222,9 @@ def is_blend(inside_before: np.ndarray, inside_after: np.ndarray,
         error = np.abs(inside_after - (slope * inside_before + offset))
         keep = error <= np.quantile(error, FIT_SHARE)
     fit = float(np.sqrt(np.mean(error[keep] ** 2)))
-    return MIN_SLOPE <= slope < MAX_SLOPE and fit <= FIT_ERROR * size
+    # the plate tints the picture towards its colour (offset = opacity * colour): light dimming,
+    # or a hard shadow, scales the picture with no offset, and is not taken (nor is a dark plate)
+    return MIN_SLOPE <= slope < MAX_SLOPE and offset >= MIN_TINT and fit <= FIT_ERROR * size
 
 
 def confirm_arrival(
@@ -245,8 +250,8 @@ def confirm_arrival(
 
 
 def _motion_inside(candidate: LogoCandidate, frames: list[np.ndarray]) -> float:
-    """Median over consecutive frames of the median change inside the candidate (levels): one
-    step (the arrival itself) does not count."""
+    """Median over consecutive frames of the upper quartile of the change inside the candidate
+    (levels): one step (the arrival itself) does not count."""
     if len(frames) < 2:
         return 0.0
     y0, y1, x0, x1 = candidate.roi

@@ -11,7 +11,8 @@ gradients against the logo's fixed edges), and a frame is masked where the media
 frames around it says the logo is there. A frame is decided once ``lookahead`` later frames are
 in, so a logo found up to a window after it appeared still masks its first frames.
 
-Memory: the block sums of one window, and the working-scale lumas of the frames not yet decided.
+Memory: the block sums of one window, the means of the halves of the last few windows (a few
+float images each), and the working-scale lumas of the frames not yet decided.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ class LogoDetector:
         self._blocks: dict[int, LogoSums] = {}
         self._window: LogoSums | None = None  # sums of the blocks in ``_window_blocks``
         self._window_blocks: list[int] = []
-        self._stretches: dict[tuple[int, int], Stretch] = {}  # see ``_stretch``
+        # the second half of each window, kept until it is the first half of a later one
+        self._stretches: dict[tuple[int, int], Stretch] = {}
         self._window_updates = 0
         self._searched = -1  # the frame count at the last search
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
@@ -207,27 +209,24 @@ class LogoDetector:
         if last - first < 1:
             return
         middle = first + (last + 1 - first) // 2
-        halves = [self._stretch(a, b) for a, b in ((first, middle), (middle, last + 1))]
-        if any(h is None for h in halves):
+        before = self._stretches.pop((first, middle), None) or self._stretch(first, middle)
+        after = self._stretch(middle, last + 1)
+        if before is None or after is None:
             return
+        self._stretches[(middle, last + 1)] = after  # the first half of a window to come
         assert self._full_shape is not None
-        before, after = halves
         split = middle * self.block
         early = [self._smalls[p] for p in range(first * self.block, split) if p in self._smalls]
         late = [self._smalls[p] for p in range(split, end) if p in self._smalls]
         for candidate in find_arrivals(before, after, self.settings, self._full_shape):
             if confirm_arrival(candidate, early, late, self.settings):
-                self._add(candidate, after.count * STATS_EVERY, first=max(0, self._next - self.smooth))
+                self._add(candidate, end - split, first=max(0, self._next - self.smooth))
 
     def _stretch(self, a: int, b: int) -> Stretch | None:
-        """The ``Stretch`` of blocks a..b-1 (kept: each is the second half of one window and
-        the first half of a later one); None if a block is missing."""
-        key = (a, b)
-        if key not in self._stretches:
-            if any(i not in self._blocks for i in range(a, b)):
-                return None
-            self._stretches[key] = Stretch.of([self._blocks[i] for i in range(a, b)])
-        return self._stretches[key]
+        """The ``Stretch`` of blocks a..b-1; None if a block is missing."""
+        if any(i not in self._blocks for i in range(a, b)):
+            return None
+        return Stretch.of([self._blocks[i] for i in range(a, b)])
 
     def _window_sums(self, first: int, last: int) -> LogoSums:
         """The sums of blocks ``first..last``, kept up to date by adding the blocks that joined

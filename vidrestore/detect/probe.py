@@ -57,11 +57,13 @@ def candidates_from_groups(
     settings: LogoSettings,
     full_shape: tuple[int, int],
     min_span: int = 0,
+    frame_count: int | None = None,
 ) -> list[LogoCandidate]:
     """Logos in working-scale luma groups (first frame index, lumas; in time order): over all of
     them, then over halves, quarters and eighths of at least 8 groups reaching over at least
-    ``min_span`` frames (shorter spans are the sliding windows' work); a logo found in a wider
-    span wins over the same one in a narrower span. Each is checked on its span (``confirm``)."""
+    ``min_span`` frames (shorter spans are the sliding windows' work; each group reaches to the
+    next one's start, the last to ``frame_count`` when known); a logo found in a wider span wins
+    over the same one in a narrower span. Each is checked on its span (``confirm``)."""
     lumas: list[list[np.ndarray]] = []
     sums: list[LogoSums] = []
     starts: list[int] = []
@@ -78,6 +80,8 @@ def candidates_from_groups(
             part.add(small)
         lumas.append(group)
         sums.append(part)
+    if ends and frame_count is not None:
+        ends[-1] = max(ends[-1], frame_count)
     found: list[LogoCandidate] = []
     for pieces in (1, 2, 4, 8):
         if pieces > len(sums):
@@ -121,7 +125,7 @@ def probe_file(
                 finally:
                     frames.close()  # type: ignore[attr-defined]
 
-        return candidates_from_groups(groups(), settings, shape, min_span)
+        return candidates_from_groups(groups(), settings, shape, min_span, info.frame_count)
     finally:
         source.close()
 
@@ -132,7 +136,7 @@ def probe_frames(frames: np.ndarray, settings: LogoSettings, min_span: int = 0) 
         (a, [work_scale(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)) for f in frames[a:b]])
         for a, b in sample_spans(len(frames))
     )
-    return candidates_from_groups(groups, settings, frames.shape[1:3], min_span)
+    return candidates_from_groups(groups, settings, frames.shape[1:3], min_span, len(frames))
 
 
 def probe_for(
