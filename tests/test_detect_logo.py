@@ -88,3 +88,16 @@ def test_frames_prepared_ahead_give_the_same_mask(n: int) -> None:
         masks.append(found[0][1])
     assert np.array_equal(masks[0], masks[1])
     assert iou(masks[0], true[0]) >= 0.7
+
+
+@pytest.mark.parametrize("n", [120, 121])
+def test_the_probe_searches_a_clip_two_windows_long(n: int) -> None:
+    # spans of at least two windows (here 2 x 60 frames) are the probe's: a sampled span reaches
+    # to the clip's end, not to the start of its last sample place
+    from vidrestore.detect.logo import LogoSettings
+    from vidrestore.detect.probe import probe_frames
+
+    clip = panning_clip(n=n, height=144, width=192, seed=0)
+    damaged, true = render_damage(clip, "logo", np.random.default_rng(0))
+    (found,) = probe_frames(damaged, LogoSettings(), min_span=120)
+    assert iou(found.mask, true[0]) >= 0.8
