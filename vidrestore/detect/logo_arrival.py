@@ -49,6 +49,9 @@ MIN_SLOPE, MAX_SLOPE = 0.15, 0.8
 MIN_TINT = 8.0
 #: the picture inside must vary this much (levels, standard deviation) for the slope to be known
 MIN_TEXTURE = 3.0
+#: the step in a pixel's mean must be this many times its spread over either half: leaves and
+#: grass in the wind move the mean too (tuning seeds 10-14: vtest 4 -> 5 of 5, carphone 0 -> 1)
+SPREAD_RATIO = 2.0
 #: more of the frame changed than this: a cut, a flash or a camera move, not an arrival
 MAX_CHANGED = 0.5
 #: the picture behind a plate may change from frame to frame by this much more than before it
@@ -71,15 +74,17 @@ def find_arrivals(
     consecutive stretches of the same shot, at the working scale).
 
     Regions come from two places: where the mean luma changed (beyond a change of exposure of
-    the whole frame), and groups of new fixed edges (for a logo arriving next to something that
-    moves, whose change would merge with it). Each must be bounded by new fixed edges and have
-    changed as by a blend (``is_blend``)."""
+    the whole frame, and beyond how much the pixel moves within each stretch), and groups of new
+    fixed edges (for a logo arriving next to something that moves, whose change would merge with
+    it). Each must be bounded by new fixed edges and have changed as by a blend (``is_blend``)."""
     if min(before.count, after.count) < max(3, settings.min_frames // 2):
         return []
     maps = _Maps(before, after, settings)
     w = maps.mean_a.shape[1]
     regions = []
-    changed = (np.abs(maps.mean_a - maps.mean_b) > MIN_CHANGE).view(np.uint8)
+    step = np.abs(maps.mean_a - maps.mean_b)
+    moving = SPREAD_RATIO * np.maximum(before.spread, after.spread)
+    changed = ((step > MIN_CHANGE) & (step > moving)).view(np.uint8)  # beyond what moves anyway
     if changed.mean() <= MAX_CHANGED:  # more: a cut, a flash, the camera moving
         changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         regions.append(cv2.morphologyEx(changed, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
@@ -105,6 +110,7 @@ class Stretch:
     gx: np.ndarray
     gy: np.ndarray
     stability: np.ndarray  # |mean gradient|^2 / mean |gradient|^2 (see ``logo._edge_maps``)
+    spread: np.ndarray  # standard deviation of the luma over the frames
 
     @classmethod
     def of(cls, blocks: Sequence[LogoSums]) -> Stretch:
@@ -113,10 +119,11 @@ class Stretch:
         if n == 0:
             shape = blocks[0].shape
             zero = np.zeros(shape, np.float32)
-            return cls(0, zero, zero, zero, zero)
-        v, gx, gy, g2 = (sum(b.sums[k] for b in blocks) / np.float32(n) for k in ("v", "gx", "gy", "g2"))
+            return cls(0, zero, zero, zero, zero, zero)
+        keys = ("v", "gx", "gy", "g2", "v2")
+        v, gx, gy, g2, v2 = (sum(b.sums[k] for b in blocks) / np.float32(n) for k in keys)
         stability = (gx * gx + gy * gy) / (g2 + 1e-3)
-        return cls(n, v, gx, gy, stability)
+        return cls(n, v, gx, gy, stability, np.sqrt(np.maximum(v2 - v * v, 0.0)))
 
 
 class _Maps:
