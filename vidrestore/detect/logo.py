@@ -347,7 +347,6 @@ def _overlay_regions(
     count, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
     found = []
     area_total = float(h * w)
-    ring_kernel = np.ones((9, 9), np.uint8)
     for i in range(1, count):
         x, y, cw, ch, _ = stats[i]
         if cw * ch < s.min_area * area_total or cw * ch > 4 * s.max_area * area_total:
@@ -369,14 +368,11 @@ def _overlay_regions(
             continue
         if _is_border(hull, (y0, x0), (h, w)):
             continue  # a letterbox bar or a static frame edge, not an overlay
-        inner = cv2.erode(hull, np.ones((5, 5), np.uint8)).astype(bool)
-        ring = (cv2.dilate(hull, ring_kernel) - cv2.dilate(hull, np.ones((3, 3), np.uint8))).astype(bool)
+        inner, ring, outline = region_parts(hull)
         if inner.sum() < s.solidity * area or ring.sum() < 4:
             continue  # a sliver along one edge, not a region
         # an overlay is bounded by its fixed edges: most of the hull's outline runs along them
-        outline = (hull - cv2.erode(hull, np.ones((3, 3), np.uint8))).astype(bool)
-        near_edges = cv2.dilate(edges[roi], np.ones((5, 5), np.uint8)).view(bool)
-        if near_edges[outline].mean() < s.closure:
+        if bounded_share(edges[roi], outline) < s.closure:
             continue
         if float(np.median(spread[ring])) < s.motion:
             continue  # content must move around it
@@ -384,6 +380,22 @@ def _overlay_regions(
         whole[roi] = hull
         found.append((whole, (y0, y1, x0, x1), inner, ring))
     return found
+
+
+def region_parts(hull: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(inner, ring, outline) of a filled region (uint8 0/1), as bool maps of its size: the
+    region less a 2-px band (its content), a band 2-4 px outside it (the content around), and
+    its 1-px outline."""
+    inner = cv2.erode(hull, np.ones((5, 5), np.uint8)).astype(bool)
+    ring = cv2.dilate(hull, np.ones((9, 9), np.uint8)) - cv2.dilate(hull, np.ones((3, 3), np.uint8))
+    outline = (hull - cv2.erode(hull, np.ones((3, 3), np.uint8))).astype(bool)
+    return inner, ring.astype(bool), outline
+
+
+def bounded_share(edges: np.ndarray, outline: np.ndarray) -> float:
+    """Share of a region's ``outline`` that runs within 2 px of ``edges`` (uint8 or bool, the
+    same size): an overlay is bounded by its own edges."""
+    return float(cv2.dilate(edges.view(np.uint8), np.ones((5, 5), np.uint8)).view(bool)[outline].mean())
 
 
 def _is_border(hull: np.ndarray, origin: tuple[int, int], shape: tuple[int, int]) -> bool:

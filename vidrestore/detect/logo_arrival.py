@@ -29,7 +29,9 @@ from vidrestore.detect.logo import (
     LogoCandidate,
     LogoSettings,
     LogoSums,
+    bounded_share,
     presence,
+    region_parts,
 )
 
 #: the template's edges are this many times stronger than before the arrival (the scenery's edges,
@@ -115,11 +117,7 @@ class Stretch:
     @classmethod
     def of(cls, blocks: Sequence[LogoSums]) -> Stretch:
         """From the sums of consecutive blocks (the stream keeps one per block)."""
-        n = sum(b.count for b in blocks)
-        if n == 0:
-            shape = blocks[0].shape
-            zero = np.zeros(shape, np.float32)
-            return cls(0, zero, zero, zero, zero, zero)
+        n = sum(b.count for b in blocks)  # each block takes in its first frame at least
         keys = ("v", "gx", "gy", "g2", "v2")
         v, gx, gy, g2, v2 = (sum(b.sums[k] for b in blocks) / np.float32(n) for k in keys)
         stability = (gx * gx + gy * gy) / (g2 + 1e-3)
@@ -166,15 +164,11 @@ def _candidate(labels: np.ndarray, i: int, stats: np.ndarray, outline_of: np.nda
         return None  # a ragged region (a moving object's trail): it fills too little of its hull
     if _touches_edge(hull, (y0, x0), (h, w)):
         return None  # content coming into view at the frame's edge; logos sit inside the frame
-    inner = cv2.erode(hull, np.ones((5, 5), np.uint8)).view(bool)
-    ring = cv2.dilate(hull, np.ones((9, 9), np.uint8)) - cv2.dilate(hull, np.ones((3, 3), np.uint8))
-    ring = ring.view(bool)
+    inner, ring, outline = region_parts(hull)
     if inner.sum() < MIN_INNER or ring.sum() < 4:
         return None
-    outline = (hull - cv2.erode(hull, np.ones((3, 3), np.uint8))).view(bool)
     new = maps.new[roi]
-    near_new = cv2.dilate(new.view(np.uint8), np.ones((5, 5), np.uint8)).view(bool)
-    if near_new[outline].mean() < settings.closure:
+    if bounded_share(new, outline) < settings.closure:
         return None  # not bounded by new fixed edges: light or content changing, not a plate arriving
     before, after = maps.mean_b[roi], maps.mean_a[roi]
     if not is_blend(before[inner], after[inner], before[ring], after[ring]):
@@ -192,16 +186,7 @@ def exposure_matched(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     """``before`` (mean lumas) mapped by the gain and offset that best turn it into ``after`` over
     most of the frame: a camera's exposure or a fade changes every pixel, a logo only its own.
     (Fitted on every fourth pixel each way: two numbers need few.)"""
-    x_all, y_all = before[::4, ::4].ravel(), after[::4, ::4].ravel()
-    keep = np.ones(x_all.shape, dtype=bool)
-    gain, offset = 1.0, 0.0
-    for _ in range(3):
-        x, y = x_all[keep], y_all[keep]
-        var = float(np.var(x))
-        gain = float(np.mean((x - x.mean()) * (y - y.mean())) / var) if var > 1.0 else 1.0
-        offset = float(y.mean() - gain * x.mean())
-        error = np.abs(y_all - (gain * x_all + offset))
-        keep = error <= np.quantile(error, 0.7)
+    gain, offset, _, _ = _line_through_most(before[::4, ::4].ravel(), after[::4, ::4].ravel(), 0.7, 1.0)
     return gain * before + offset
 
 
@@ -221,17 +206,31 @@ def is_blend(inside_before: np.ndarray, inside_after: np.ndarray,
     around = ring_after - ring_before
     if float(np.sqrt(np.mean(around * around))) > RING_CHANGE * size:
         return False
-    keep = np.ones(change.size, dtype=bool)
-    for _ in range(3):  # fit, keep the pixels it explains best, fit again
-        x, y = inside_before[keep], inside_after[keep]
-        slope = float(np.mean((x - x.mean()) * (y - y.mean())) / max(float(np.var(x)), 1e-6))
-        offset = float(y.mean() - slope * x.mean())
-        error = np.abs(inside_after - (slope * inside_before + offset))
-        keep = error <= np.quantile(error, FIT_SHARE)
+    slope, offset, error, keep = _line_through_most(inside_before, inside_after, FIT_SHARE, 0.0)
     fit = float(np.sqrt(np.mean(error[keep] ** 2)))
     # the plate tints the picture towards its colour (offset = opacity * colour): light dimming,
     # or a hard shadow, scales the picture with no offset, and is not taken (nor is a dark plate)
     return MIN_SLOPE <= slope < MAX_SLOPE and offset >= MIN_TINT and fit <= FIT_ERROR * size
+
+
+def _line_through_most(
+    x_all: np.ndarray, y_all: np.ndarray, share: float, flat_slope: float
+) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """(slope, offset, |error| of every point, the points kept) of ``y = slope * x + offset``
+    fitted three times, each time on the ``share`` of the points the fit before explains best
+    (the rest: a logo's pixels in an exposure fit, its letters in a plate's). Where x hardly
+    varies (variance 1 or less), the slope is ``flat_slope``."""
+    keep = np.ones(x_all.shape, dtype=bool)
+    slope = offset = 0.0
+    error = np.zeros(x_all.shape, np.float32)
+    for _ in range(3):
+        x, y = x_all[keep], y_all[keep]
+        var = float(np.var(x))
+        slope = float(np.mean((x - x.mean()) * (y - y.mean())) / var) if var > 1.0 else flat_slope
+        offset = float(y.mean() - slope * x.mean())
+        error = np.abs(y_all - (slope * x_all + offset))
+        keep = error <= np.quantile(error, share)
+    return slope, offset, error, keep
 
 
 def confirm_arrival(
